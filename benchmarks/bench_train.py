@@ -1,0 +1,85 @@
+"""Training throughput of the Show, Attend and Tell decoder on random data, in captions per second.
+
+Flickr8k-sized setting: batch 64, L = 49 locations of D = 1280 (EfficientNet-Lite0 at 224 px), LSTM 512, embedding and
+attention 512, vocabulary 2500, captions of 13 words (+ <start>/<end>, a length bucket as the paper trains with).
+Compares ``ShowAttendTell.loss`` (W_a a once per image, word and output projections outside the time loop) with a
+naive loop that recomputes everything at every step, as most public ports do. Prints the figures; asserts nothing.
+
+    python benchmarks/bench_train.py [--threads 2] [--batches 5] [--words 13]
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import torch
+import torch.nn.functional as F
+
+from sat.models import ModelConfig, ShowAttendTell, build_model
+from sat.models.attention import soft_context
+from sat.models.show_attend_tell import lstm_update
+
+
+def naive_loss(model: ShowAttendTell, features: torch.Tensor, captions: torch.Tensor,
+               lengths: torch.Tensor) -> torch.Tensor:
+    """The same model computed step by step: W_a a, the word projection and the vocabulary softmax inside the loop."""
+    steps = int(lengths.max()) - 1
+    hidden, cell = model.initial_state(features)
+    total = features.new_zeros(())
+    for t in range(steps):
+        projected = model.attention.project_annotations(features)  # (B, L, A) again at every step
+        alpha = model.attention(projected, hidden.unsqueeze(1)).exp()  # (B, 1, L)
+        context = (torch.sigmoid(model.gate(hidden)) * soft_context(features, alpha).squeeze(1))  # (B, D)
+        words = model.embedding(captions[:, t])  # (B, E)
+        gates = model.word_to_gates(words) + model.context_to_gates(context) + model.hidden_to_gates(hidden)
+        hidden, cell = lstm_update(gates, cell)
+        logits = model.logits(words, hidden, context)  # (B, V) for every row, padding included
+        nll = F.cross_entropy(logits, captions[:, t + 1], reduction="none")  # (B,)
+        total = total + (nll * (t + 1 < lengths).float()).sum()
+    return total / features.size(0)
+
+
+def captions_per_second(loss_fn, model, features, captions, lengths, batches: int) -> float:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    for i in range(batches + 1):  # the first batch warms up and is not timed
+        if i == 1:
+            start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model, features, captions, lengths).backward()
+        optimizer.step()
+    return batches * features.size(0) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--words", type=int, default=13, help="words per caption (Flickr8k mean ≈ 12)")
+    parser.add_argument("--vocab", type=int, default=2500)
+    parser.add_argument("--attention", choices=("soft", "hard"), default="soft")
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    config = ModelConfig(attention=args.attention)
+    model = build_model(config, args.vocab).train()
+    B, T = args.batch_size, args.words + 2
+    features = torch.randn(B, 49, config.feature_dim)
+    captions = torch.randint(4, args.vocab, (B, T))
+    captions[:, 0], captions[:, -1] = 1, 2
+    lengths = torch.full((B,), T)
+
+    fast = captions_per_second(lambda m, *batch: m.loss(*batch).loss, model, features, captions, lengths, args.batches)
+    print(f"ShowAttendTell.loss ({args.attention}): {fast:7.1f} captions/s   "
+          f"(batch {B}, L=49, D={config.feature_dim}, H={config.hidden_dim}, V={args.vocab}, {args.words} words, "
+          f"{args.threads} threads)")
+    if not args.skip_naive:
+        naive = captions_per_second(naive_loss, model, features, captions, lengths, args.batches)
+        print(f"naive per-step loop:        {naive:7.1f} captions/s   (speed-up {fast / naive:.2f}×)")
+    print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Settings of the alignment model and its training, read from ``configs/dvsa_*.yaml``."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class AlignmentConfig:
+    """Everything :func:`sat.dvsa.train.train_alignment` needs; the YAML file names a subset, the rest default."""
+
+    # data and features
+    dataset: str = "flickr8k"  # "flickr8k" (official split files) or the path of a Karpathy dataset_*.json
+    image_root: str | None = None  # images of a Karpathy JSON dataset (Flickr8k: DATA_DIR/flickr8k/Flicker8k_Dataset)
+    data_dir: str | None = None  # default: $SAT_DATA or the user cache (sat.paths.data_dir)
+    cache_dir: str | None = None  # feature cache: $SAT_CACHE or the user cache (sat.paths.cache_dir)
+    encoder: str = "efficientnet-lite0"
+    image_size: int = 224
+    min_count: int = 5  # vocabulary: words seen at least this often in training captions (paper: 5)
+    # model (§3.1)
+    word_dim: int = 300  # x_t
+    hidden_dim: int = 512  # h, shared by regions and words
+    word_vectors: str | None = None  # optional word2vec/GloVe text file for W_w; None = learned from scratch
+    dropout: float = 0.0  # on CNN vectors, x_t and h^f + h^b (never inside the recurrence)
+    recurrent_init: float = 0.5  # W_f, W_b start as this times the identity
+    score: str = "eq8"  # "eq8" (max over regions) or "eq7" (DeFrag: sum of positive dot products)
+    length_norm: bool = True  # divide S_kl by the sentence length (deviation; False = the paper's sum)
+    normalize: bool = True  # L2-normalise every v_i and s_t before the dot products (deviation)
+    margin: float = 0.2  # Δ of Eq. 9 (paper: 1 with unnormalised scores)
+    # optimisation
+    optimizer: str = "adam"  # "adam" or "sgd" (paper: SGD with momentum 0.9)
+    lr: float = 2e-4
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 0.0
+    lr_decay: float = 1.0  # multiply lr by this after every epoch
+    batch_size: int = 100  # image–sentence pairs (paper: 100)
+    epochs: int = 10
+    grad_clip: float = 5.0  # elementwise gradient clipping (paper: 5)
+    seed: int = 0
+    threads: int = 1
+    max_minutes: float = 30.0  # stop training (after the current epoch) once this much wall time is spent
+    eval_images: int = 1000  # dev images used for the per-epoch recall (all 1000 = the whole split)
+    # outputs
+    checkpoint: str = "checkpoints/flickr8k/dvsa.pt"
+    log: str = "results/flickr8k/dvsa/train_log.jsonl"
+    results_dir: str = "results/flickr8k/dvsa"
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "AlignmentConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown alignment config key(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "AlignmentConfig":
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a mapping of config keys")
+        return cls.from_dict(values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

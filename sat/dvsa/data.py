@@ -1,0 +1,73 @@
+"""Image–sentence pairs for the alignment model: features in memory, captions as padded word-id tensors."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data.records import CaptionDataset, ImageRecord
+from ..data.vocab import Vocabulary
+from ..features import FeatureStore, cache_path, extract_features
+
+
+def pad_sentences(sentences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Word-id lists → ``tokens`` (B, T_max) padded on the right with ``pad_id`` and ``lengths`` (B,)."""
+    lengths = torch.tensor([len(s) for s in sentences], dtype=torch.long)  # (B,)
+    tokens = torch.full((len(sentences), int(lengths.max())), pad_id, dtype=torch.long)  # (B, T)
+    for row, sentence in enumerate(sentences):
+        tokens[row, : len(sentence)] = torch.as_tensor(sentence, dtype=torch.long)
+    return tokens, lengths
+
+
+@dataclass
+class PairSet:
+    """The images of one split with their features, and every (image, caption) pair of it.
+
+    ``features``: (N_img, L, D) float16; ``sentences[j]`` are the word ids of caption j (no ``<start>``/``<end>``);
+    ``sentence_image[j]`` is the row of its image in ``features``.
+    """
+
+    records: list[ImageRecord]
+    features: torch.Tensor
+    sentences: list[list[int]]
+    sentence_image: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def batch(self, pair_ids: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pairs ``pair_ids`` → features (B, L, D) float32, tokens (B, T), lengths (B,), image rows (B,)."""
+        rows = self.sentence_image[list(pair_ids)]  # (B,)
+        tokens, lengths = pad_sentences([self.sentences[j] for j in pair_ids])  # (B, T), (B,)
+        return self.features[rows].float(), tokens, lengths, rows
+
+
+def open_features(dataset: CaptionDataset, encoder: str, image_size: int, cache_dir: str | None,
+                  records: Sequence[ImageRecord]) -> FeatureStore:
+    """The feature cache holding ``records``; only when some are missing is the encoder run (resumable)."""
+    try:
+        store = FeatureStore.open(cache_path(dataset.name, encoder, image_size, cache_dir))
+        if all(store.has(r.filename) for r in records):
+            return store
+    except ValueError:
+        pass
+    splits = sorted({r.split for r in records})
+    return extract_features(dataset, encoder, image_size, cache_dir, splits=splits)
+
+
+def make_pairs(records: Sequence[ImageRecord], store: FeatureStore, vocab: Vocabulary,
+               max_images: int | None = None) -> PairSet:
+    """All (image, caption) pairs of ``records`` (the first ``max_images`` if given), features loaded into memory."""
+    records = list(records)[:max_images] if max_images else list(records)
+    rows = store.rows([r.filename for r in records])
+    order = np.argsort(rows)  # read the memmap in file order
+    features = np.empty((len(rows), *store.array.shape[1:]), dtype=np.float16)  # (N_img, L, D)
+    features[order] = store.array[rows[order]]
+    sentences, owner = [], []
+    for i, record in enumerate(records):
+        for tokens in record.tokens:
+            sentences.append(vocab.encode(tokens, add_special=False))
+            owner.append(i)
+    return PairSet(records, torch.from_numpy(features), sentences, torch.tensor(owner, dtype=torch.long))

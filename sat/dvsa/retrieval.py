@@ -1,0 +1,52 @@
+"""Ranking metrics for image annotation (image → sentence) and image search (sentence → image).
+
+Karpathy & Fei-Fei (§4, Table 1) rank the 5000 sentences of the 1000 test images for every image, and the 1000 images
+for every sentence, and report R@K — the percentage of queries whose first correct item is within the top K — and the
+median rank of that first correct item. For image annotation an image's rank is the best rank among its 5 sentences.
+
+Ties are counted against the model: an item with the same score as the correct one ranks before it, so a collapsed
+model (every score equal) scores R@K = 0 instead of 100.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+KEYS = ("i2t_R@1", "i2t_R@5", "i2t_R@10", "i2t_medr", "t2i_R@1", "t2i_R@5", "t2i_R@10", "t2i_medr")
+
+
+def i2t_ranks(sim: torch.Tensor, sentence_image: torch.Tensor) -> torch.Tensor:
+    """Image annotation: ``sim`` (N_img, N_sent), ``sentence_image`` (N_sent,) → 1-based ranks (N_img,).
+
+    The rank of image k is 1 + the number of other images' sentences scoring at least its best own sentence.
+    """
+    n_img = sim.shape[0]
+    own = sentence_image[None, :] == torch.arange(n_img, device=sim.device)[:, None]  # (N_img, N_sent)
+    best_own = sim.masked_fill(~own, float("-inf")).amax(dim=1)  # (N_img,)
+    return 1 + ((sim >= best_own[:, None]) & ~own).sum(dim=1)  # (N_img,)
+
+
+def t2i_ranks(sim: torch.Tensor, sentence_image: torch.Tensor) -> torch.Tensor:
+    """Image search: ``sim`` (N_img, N_sent), ``sentence_image`` (N_sent,) → 1-based ranks (N_sent,).
+
+    The rank of sentence l is 1 + the number of other images scoring at least its own image.
+    """
+    n_sent = sim.shape[1]
+    own_score = sim[sentence_image, torch.arange(n_sent, device=sim.device)]  # (N_sent,)
+    own = sentence_image[None, :] == torch.arange(sim.shape[0], device=sim.device)[:, None]  # (N_img, N_sent)
+    return 1 + ((sim >= own_score[None, :]) & ~own).sum(dim=0)  # (N_sent,)
+
+
+def recall_at(ranks: torch.Tensor, k: int) -> float:
+    """Percentage of ranks ≤ k."""
+    return 100.0 * (ranks <= k).float().mean().item()
+
+
+def retrieval_metrics(sim: torch.Tensor, sentence_image: torch.Tensor) -> dict[str, float]:
+    """R@1, R@5, R@10 (percent) and median rank in both directions, with the keys of ``retrieval.json`` (:data:`KEYS`)."""
+    out: dict[str, float] = {}
+    for name, ranks in (("i2t", i2t_ranks(sim, sentence_image)), ("t2i", t2i_ranks(sim, sentence_image))):
+        for k in (1, 5, 10):
+            out[f"{name}_R@{k}"] = recall_at(ranks, k)
+        out[f"{name}_medr"] = float(np.median(ranks.cpu().numpy()))
+    return out

@@ -1,0 +1,105 @@
+"""``sat evaluate``: caption one split of the checkpoint's dataset with beam search and score it with coco-caption.
+
+Writes ``OUT/captions.json`` in the COCO results format (``[{"image_id": ID, "caption": TEXT}]``, the id being the
+image's file name for Flickr8k/30k and the COCO id for COCO) and ``OUT/metrics.json`` (scores as fractions under
+coco-caption's names, plus the settings that produced them).
+"""
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.records import ImageRecord, canonical_split
+from ..data.vocab import Vocabulary
+from ..features import FeatureStore
+from ..models.base import CaptionModel
+from .metrics import score_captions
+
+
+def decode_split(model: CaptionModel, store: FeatureStore, records: Sequence[ImageRecord], vocab: Vocabulary,
+                 beam_size: int = 3, max_len: int = 20, batch_size: int = 50,
+                 length_normalization: float = 0.0) -> dict[str, str]:
+    """Caption every record from its cached features, ``batch_size`` images per beam search → ``{record.key: text}``.
+
+    ``beam_size=1`` is greedy search. The model is used as given (call ``model.eval()`` first).
+    """
+    from ..decoding import beam_search
+
+    device = next(model.parameters()).device
+    captions: dict[str, str] = {}
+    with torch.no_grad():
+        for start in range(0, len(records), batch_size):
+            batch = records[start:start + batch_size]
+            features = store.get([record.filename for record in batch]).to(device)  # (B, L, D)
+            hypotheses = beam_search(model, features, beam_size=beam_size, max_len=max_len,
+                                     length_normalization=length_normalization)
+            for record, hypothesis in zip(batch, hypotheses):
+                captions[record.key] = " ".join(vocab.decode(hypothesis.tokens))
+    return captions
+
+
+def results_json(records: Sequence[ImageRecord], captions: dict[str, str]) -> list[dict[str, Any]]:
+    """COCO results format: one ``{"image_id", "caption"}`` per record, the dataset's id (else the file name)."""
+    return [{"image_id": record.image_id if record.image_id is not None else record.key,
+             "caption": captions[record.key]} for record in records]
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: int = 3,
+                        out_dir: str | Path = "results", data_dir: str | Path | None = None,
+                        cache_dir: str | Path | None = None, max_len: int = 20, batch_size: int = 50,
+                        length_normalization: float = 0.0, fast: bool = False) -> dict[str, Any]:
+    """Decode ``split`` with ``checkpoint`` and score it; write ``captions.json`` and ``metrics.json`` to ``out_dir``.
+
+    The dataset, encoder and image size come from the checkpoint's config (``data_dir``/``cache_dir`` override its
+    folders); missing features are extracted first. Images whose features could not be extracted (unreadable files)
+    are left out with a warning. Returns the content of ``metrics.json``.
+    """
+    from ..data import load_dataset
+    from ..features import extract_features
+    from ..training.checkpoint import load_for_inference
+
+    if beam_size < 1 or max_len < 1 or batch_size < 1:
+        raise ValueError("beam size, max_len and batch size must be at least 1")
+    split = canonical_split(split)
+    model, vocab, config = load_for_inference(checkpoint)
+    data = config.data
+    dataset = load_dataset(data.dataset, data_dir or data.data_dir)
+    records = dataset.split(split)
+    if not records:
+        raise ValueError(f"dataset {dataset.name!r} has no {split} images")
+    store = extract_features(dataset, data.encoder, data.image_size, cache_dir or data.cache_dir, splits=[split])
+    skipped = [record.filename for record in records if not store.has(record.filename)]
+    if skipped:
+        warnings.warn(f"{len(skipped)} {split} image(s) have no features (unreadable) and are left out, "
+                      f"e.g. {skipped[0]}", stacklevel=2)
+        records = [record for record in records if store.has(record.filename)]
+
+    start = time.perf_counter()
+    captions = decode_split(model, store, records, vocab, beam_size=beam_size, max_len=max_len,
+                            batch_size=batch_size, length_normalization=length_normalization)
+    decode_s = time.perf_counter() - start
+    scores = score_captions({record.key: record.captions for record in records}, captions, fast=fast,
+                            metrics=("Bleu", "ROUGE_L", "CIDEr") if fast else ("Bleu", "METEOR", "ROUGE_L", "CIDEr"))
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "captions.json", results_json(records, captions))
+    metrics = {**scores, "split": split, "beam_size": beam_size, "max_len": max_len,
+               "length_normalization": length_normalization, "checkpoint": str(checkpoint),
+               "dataset": dataset.name, "encoder": data.encoder, "image_size": data.image_size,
+               "num_images": len(records), "tokenizer": "simple" if fast else "ptb",
+               "decode_s": round(decode_s, 2)}
+    _write_json(out / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,137 @@
+"""The training loop on a tiny random-feature dataset: logs and checkpoints, repeatability, exact resumption after a
+kill mid-epoch, NaN handling, early stopping and refusing incompatible checkpoints."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from sat.models.show_attend_tell import ShowAttendTell
+from sat.training import CheckpointError, NonFiniteLossError, Trainer, load_for_inference, read_checkpoint, train
+from sat.training.log import MetricsLog
+from _training_helpers import tiny_config, tiny_data
+
+torch.set_num_threads(1)
+
+
+class Killed(Exception):
+    """Stands for SIGKILL: the process dies between two steps without saving anything."""
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tiny_data()
+
+
+def _rows(run: Path, kind: str) -> list[dict]:
+    return [row for row in MetricsLog(run / "train_log.jsonl").read() if row["type"] == kind]
+
+
+def _losses(run: Path) -> dict[int, float]:
+    return {row["step"]: row["loss"] for row in _rows(run, "train")}
+
+
+def test_run_writes_log_checkpoints_and_export(tmp_path: Path, data) -> None:
+    run = train(tiny_config(tmp_path), data=data)
+    assert {"config.yaml", "train_log.jsonl", "last.pt", "best.pt", "best_fp16.pt"} <= {p.name for p in run.iterdir()}
+    rows = _rows(run, "train")
+    steps_per_epoch = rows[-1]["step"] // 2
+    assert [row["step"] for row in rows] == list(range(1, 2 * steps_per_epoch + 1))  # log_every=1
+    assert {"loss", "nll", "perplexity", "doubly_stochastic", "grad_norm", "captions_per_s", "lr", "epoch"} <= set(rows[0])
+    evals = _rows(run, "eval")  # one per epoch, from beam search on all 6 val images
+    assert [row["step"] for row in evals] == [steps_per_epoch, 2 * steps_per_epoch]
+    assert all(0.0 <= row["Bleu_4"] <= 1.0 and row["val_images"] == 6 and row["beam"] == 2 for row in evals)
+    end = _rows(run, "end")[-1]
+    assert end["reason"] == "epochs" and end["best_Bleu_4"] == max(row["Bleu_4"] for row in evals)
+    best = read_checkpoint(run / "best.pt")
+    assert best["best_step"] == best["step"] == end["best_step"]
+    last = read_checkpoint(run / "last.pt")
+    assert last["step"] == 2 * steps_per_epoch and last["epoch"] == 2 and last["batch_in_epoch"] == 0
+    model, vocab, config = load_for_inference(run / "best_fp16.pt")
+    assert vocab == data.vocab and config.model.hidden_dim == 16
+    assert rows[-1]["loss"] < rows[0]["loss"]  # it learns something
+
+
+def test_same_seed_same_run(tmp_path: Path, data) -> None:
+    first = train(tiny_config(tmp_path / "a", epochs=1), data=data)
+    second = train(tiny_config(tmp_path / "b", epochs=1), data=data)
+    assert _losses(first) == _losses(second)
+
+
+@pytest.mark.parametrize("attention", ["soft", "hard"])
+def test_resume_after_kill_mid_epoch_continues_exactly(tmp_path: Path, data, attention: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def config(folder: str):
+        experiment = tiny_config(tmp_path / folder, epochs=2, checkpoint_every=3)
+        experiment.model.attention = attention
+        return experiment
+
+    reference = _losses(train(config("uninterrupted"), data=data))
+
+    original = Trainer.train_step
+
+    def dies_after_step_7(self: Trainer, indices: list[int]) -> dict:
+        if self.step == 7:
+            raise Killed
+        return original(self, indices)
+
+    monkeypatch.setattr(Trainer, "train_step", dies_after_step_7)
+    with pytest.raises(Killed):
+        train(config("killed"), data=data)
+    monkeypatch.undo()
+    run = tmp_path / "killed" / "tiny"
+    saved = read_checkpoint(run / "last.pt")
+    assert (saved["step"], saved["epoch"]) == (6, 0) and 0 < saved["batch_in_epoch"] < len(reference) // 2  # mid-epoch
+    assert max(_losses(run)) == 7  # steps 7 was logged before the kill; the resumed run redoes it
+
+    resumed = _losses(train(config("killed"), resume=True, data=data))
+    assert resumed == reference  # every step, the next one after the checkpoint included, bit for bit
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path: Path, data,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tiny_config(tmp_path, checkpoint_every=3)
+    original, calls = ShowAttendTell.loss, []
+
+    def poisoned(self, features, captions, lengths):
+        out = original(self, features, captions, lengths)
+        calls.append(1)
+        if len(calls) == 8:
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(ShowAttendTell, "loss", poisoned)
+    with pytest.raises(NonFiniteLossError) as err:
+        train(config, data=data)
+    monkeypatch.undo()
+    message = str(err.value)
+    last = config.run_dir / "last.pt"
+    assert "non-finite loss" in message and "step 8" in message and f"{last} (step 6) is intact" in message
+    state = read_checkpoint(last)
+    assert state["step"] == 6 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert _rows(config.run_dir, "end")[-1]["reason"] == "non-finite"
+    train(config, resume=True, data=data)  # the kept checkpoint is good: training goes on from it
+    assert read_checkpoint(last)["step"] > 8
+
+
+def test_early_stopping_on_validation_bleu(tmp_path: Path, data) -> None:
+    run = train(tiny_config(tmp_path, epochs=10, lr=0.0, patience=2), data=data)  # lr 0: BLEU-4 can never improve
+    evals = _rows(run, "eval")
+    assert len(evals) == 3 and [row["improved"] for row in evals] == [True, False, False]
+    assert _rows(run, "end")[-1]["reason"] == "early_stopping"
+
+
+def test_incompatible_or_missing_runs_fail_clearly(tmp_path: Path, data) -> None:
+    config = tiny_config(tmp_path, max_steps=3)
+    train(config, data=data)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(config, data=data)
+    bigger = tiny_config(tmp_path, max_steps=3)
+    bigger.model.hidden_dim = 32
+    with pytest.raises(CheckpointError, match=r"last\.pt: config mismatch.*model\.hidden_dim: 16 -> 32"):
+        train(bigger, resume=True, data=data)
+    with pytest.raises(CheckpointError, match=r"last\.pt: vocabulary mismatch"):
+        train(config, resume=True, data=tiny_data(seed=1))  # other captions, other vocabulary
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train(tiny_config(tmp_path / "empty"), resume=True, data=data)
