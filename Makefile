@@ -1,7 +1,7 @@
 # sat — two commands on a fresh machine:
 #
 #   make book   execute every notebook with papermill (into _build/executed/) and build the HTML book (_build/html)
-#   make test   unit tests, then `make book`, then the checks of the executed notebooks and of the built HTML
+#   make test   `make book`, then the whole pytest suite: unit tests and the checks of the notebooks and of the HTML
 #
 # Both set everything up by themselves: a virtual environment in .venv (pinned by constraints.txt), the package in
 # editable mode with its `dev` and `book` extras, a Jupyter kernel named `python3` inside the venv, a Java runtime
@@ -79,18 +79,23 @@ sysdeps:
 	fi
 
 # ------------------------------------------------------------------------------------------------------------------ tests
-# Unit tests: everything not marked `book`.
+# For development: the unit tests only (everything not marked `book`).
 unit: install
 	$(BIN)/pytest -m "not book" $(PYTEST_FLAGS)
 
-# Checks of the executed notebooks and of the built book (tests marked `book`); SAT_BOOK_BUILT=1 turns their
-# "not built yet" skips into failures.
+# The checks of the notebooks and of the built book (tests/test_book*.py, tests/test_notebooks*.py); SAT_BOOK_BUILT=1
+# turns their "not built yet" skips into failures.
 check: install
-	SAT_BOOK_BUILT=1 $(BIN)/pytest -m book $(PYTEST_FLAGS)
+	SAT_BOOK_BUILT=1 $(BIN)/pytest $(PYTEST_FLAGS) tests/test_book*.py tests/test_notebooks*.py
 
-test: unit
-	$(MAKE) --no-print-directory book
-	$(MAKE) --no-print-directory check
+# The whole suite: build the book (a failure there is reported, and the suite still runs so that every failing test is
+# listed), then one pytest run over everything with SAT_BOOK_BUILT=1; the exit status is non-zero if either failed.
+test: install
+	rm -rf _build/html
+	status=0; \
+	$(MAKE) --no-print-directory book || { status=$$?; echo "make test: make book FAILED (see above)" >&2; }; \
+	SAT_BOOK_BUILT=1 $(BIN)/pytest $(PYTEST_FLAGS) || status=$$?; \
+	exit $$status
 
 # ------------------------------------------------------------------------------------------------------------------- book
 # papermill: notebooks/*.ipynb -> _build/executed/notebooks/*.ipynb (never over the sources); fails on any cell error.

@@ -1,4 +1,4 @@
-"""``sat caption``: describe image files with a trained model — any size or mode — and optionally plot its attention.
+"""``sat caption``: describe image files with a trained model — any size or mode — and optionally plot attention.
 
 Each image is read with :func:`~sat.data.images.load_image` (an unreadable file is reported and skipped, the others
 are still captioned), squashed to the checkpoint's image size, encoded by the checkpoint's encoder and decoded with
@@ -86,8 +86,8 @@ def caption_images(paths: Sequence[str | Path], checkpoint: str | Path | None = 
         for (position, path, image), hypothesis in zip(batch, hypotheses):
             words = vocab.decode(hypothesis.tokens)
             results[position] = CaptionResult(path, " ".join(words), None)
-            if plots is not None and words and hypothesis.alphas is not None:
-                alphas = hypothesis.alphas[: len(words)]  # (n_words, L)
+            if plots is not None and words and hypothesis.attention is not None:
+                alphas = hypothesis.attention[: len(words)]  # (n_words, L)
                 figure = plot_attention(image, words, alphas, grid=tuple(encoder.grid(image_size)),
                                         mode="hard" if hard else "soft", image_size=image_size,
                                         path=_plot_path(plots, path, taken))

@@ -8,8 +8,8 @@
     sat evaluate-retrieval, sat train-alignment   Karpathy & Fei-Fei's alignment model (sat.dvsa.cli)
 
 Bad input (a missing or unreadable file, a wrong option value, an incompatible checkpoint) ends with one line
-``sat: error: …`` and exit status 2; ``sat --debug …`` shows the traceback instead. Heavy modules (torch) are imported
-only when a command runs, so ``--help`` stays quick.
+``sat: error: …`` and exit status 2; ``sat --debug …`` shows the traceback instead. Heavy modules (torch) are
+imported only when a command runs, so ``--help`` stays quick.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ USER_ERROR_TYPES: tuple[str, ...] = (  # "module:Class" of the exceptions that m
     "sat.data.errors:DataError", "sat.data.download:DownloadError", "sat.training.checkpoint:CheckpointError",
     "sat.evaluation.tokenizer:JavaNotFoundError",
 )
-PLUGINS = ("sat.training.cli", "sat.dvsa.cli")  # modules with register_cli(subparsers) that add more commands
+TRAINING_CLI, ALIGNMENT_CLI = "sat.training.cli", "sat.dvsa.cli"  # modules whose register_cli(subparsers) add commands
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -171,27 +171,29 @@ def _add_caption(subparsers: argparse._SubParsersAction, debug: argparse.Argumen
     parser.set_defaults(func=run_caption)
 
 
-def _add_plugins(subparsers: argparse._SubParsersAction) -> None:
-    """Commands that other parts of the package register: ``register_cli(subparsers)`` of each module in PLUGINS."""
-    for name in PLUGINS:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).register_cli(subparsers)
+def _add_plugin(subparsers: argparse._SubParsersAction, module: str) -> None:
+    """Commands that another part of the package registers with its ``register_cli(subparsers)``, if it is there."""
+    if importlib.util.find_spec(module) is not None:
+        importlib.import_module(module).register_cli(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sat", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Show, Attend and Tell (Xu et al., 2015) and Deep Visual-Semantic Alignments (Karpathy & "
-                    "Fei-Fei, 2015) in PyTorch. `sat COMMAND --help` explains each command.")
+        description="Show, Attend and Tell (Xu et al., 2015) and Deep Visual-Semantic Alignments\n"
+                    "(Karpathy & Fei-Fei, 2015) in PyTorch.",
+        epilog="`sat COMMAND --help` explains each command. Bad input ends with one line `sat: error: ...` and\n"
+               "exit status 2; `sat --debug COMMAND ...` shows the traceback instead.")
     parser.add_argument("--version", action="version", version=f"sat {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     debug = _debug_parent()
     _add_data(subparsers, debug)
     _add_features(subparsers, debug)
-    _add_plugins(subparsers)
+    _add_plugin(subparsers, TRAINING_CLI)
     _add_evaluate(subparsers, debug)
     _add_caption(subparsers, debug)
+    _add_plugin(subparsers, ALIGNMENT_CLI)
     return parser
 
 

@@ -12,6 +12,8 @@ skipped with one warning that counts and lists them; their status says so, and t
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -40,6 +42,18 @@ def encoder_fingerprint(encoder: torch.nn.Module, image_size: int) -> str:
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(root: Path):
+    """Hold an exclusive lock on the cache folder: two extractions into one cache would overwrite each other's status."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
@@ -140,8 +154,14 @@ def extract_features(
     fingerprint = encoder_fingerprint(encoder, image_size)
     filenames = [record.filename for record in dataset.images]
     root = cache_path(dataset.name, encoder_name, image_size, cache_dir)
-    transform = image_transform(image_size)
+    with _locked(root):
+        return _extract_locked(dataset, encoder, encoder_name, image_size, fingerprint, filenames, root, batch_size,
+                               splits, progress, save_every)
 
+
+def _extract_locked(dataset, encoder, encoder_name, image_size, fingerprint, filenames, root, batch_size, splits,
+                    progress, save_every) -> FeatureStore:
+    transform = image_transform(image_size)
     try:
         store = FeatureStore.open(root)
         reusable = store.meta.get("fingerprint") == fingerprint and store.filenames == filenames

@@ -20,7 +20,7 @@ def tiny_dataset(n_train: int = 24, n_val: int = 6, seed: int = 0) -> tuple[Capt
     rng = np.random.default_rng(seed)
     records = []
     for i in range(n_train + n_val):
-        tokens = [list(rng.choice(WORDS, size=int(rng.integers(3, 7)))) for _ in range(3)]
+        tokens = [[str(w) for w in rng.choice(WORDS, size=int(rng.integers(3, 7)))] for _ in range(3)]
         records.append(ImageRecord(f"img{i:03d}.jpg", "train" if i < n_train else "val",
                                    [" ".join(t) for t in tokens], tokens))
     dataset = CaptionDataset("tiny", Path("/nonexistent"), records)

@@ -37,11 +37,15 @@ def page_path(entry: str) -> Path:
 
 
 @lru_cache(maxsize=None)
+def parse(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
 def soup(entry: str) -> BeautifulSoup:
     require_build()
     path = page_path(entry)
     assert path.is_file(), f"no page for {entry}"
-    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+    return parse(path)
 
 
 def article(entry: str):
@@ -153,7 +157,7 @@ def test_equation_references_resolve(entry):
         assert hits, f"{entry}: {{eq}}`{label}` did not become a link"
         target_page = (page_path(entry).parent / hits[0].split("#")[0]).resolve() if hits[0].split("#")[0] \
             else page_path(entry)
-        target = BeautifulSoup(target_page.read_text(), "html.parser")
+        target = parse(target_page)
         assert target.find(id=f"equation-{label}"), f"{entry}: {{eq}}`{label}` points at no equation"
 
 
@@ -176,7 +180,7 @@ def test_citations_resolve(entry):
     for a in cites:
         page, _, anchor = a["href"].partition("#")
         target = (page_path(entry).parent / page).resolve() if page else page_path(entry)
-        assert BeautifulSoup(target.read_text(), "html.parser").find(id=anchor), f"{entry}: {a['href']} dangles"
+        assert parse(target).find(id=anchor), f"{entry}: {a['href']} dangles"
 
 
 def test_bibliography_lists_the_cited_works():
@@ -190,23 +194,26 @@ def test_bibliography_lists_the_cited_works():
 
 
 # ----------------------------------------------------------------------------------------------------- glue
-@pytest.mark.parametrize("entry", NOTEBOOK_ENTRIES)
+@pytest.mark.parametrize("entry", ENTRIES)
 def test_glued_values_appear_in_the_prose(entry):
     from myst_nb.core.variables import format_plain_text
 
-    nb = executed(entry)
-    values = bt.glued(nb)
+    if entry.startswith("notebooks/"):
+        references = list(bt.glue_references(executed(entry)))
+        here = executed(entry)
+    else:
+        references, here = list(bt.glue_references(source_text(entry))), None
     text = " ".join(article(entry).get_text().split())
-    references = list(bt.glue_references(nb))
     for kind, body, raw in references:
-        if "::" in body:
+        if "::" in body:  # another notebook, relative to this page; its executed copy holds the values
             path, _, body = body.partition("::")
-            values_here = bt.glued(bt.load((bt.EXECUTED / entry).parent / path))
+            values = bt.glued(bt.load(Path(os.path.normpath(bt.EXECUTED / Path(entry).parent / path))))
         else:
-            values_here = values
-        key, fmt = (body.rsplit(":", 1) + [""])[:2] if kind == "text" and ":" in body else (body, "")
-        assert key in values_here, f"{entry}: {raw} names no glued value"
-        shown = format_plain_text(values_here[key], fmt) if kind == "text" else values_here[key].strip("'\"")
+            assert here is not None, f"{entry}: {raw} in a markdown page needs a path:: prefix"
+            values = bt.glued(here)
+        key, fmt = body.rsplit(":", 1) if kind == "text" and ":" in body else (body, "")
+        assert key in values, f"{entry}: {raw} names no glued value"
+        shown = format_plain_text(values[key], fmt) if kind == "text" else values[key].strip("'\"")
         assert shown in text, f"{entry}: {raw} should show {shown!r}"
     spans = article(entry).select(".pasted-text, .pasted-inline")
     assert len(spans) >= len([r for r in references if r[0] in ("text", "any")])
@@ -259,7 +266,7 @@ def test_in_page_anchors_exist(entry):
         if not anchor:
             continue
         assert target.is_file(), f"{entry}: {href} -> missing page"
-        assert BeautifulSoup(target.read_text(), "html.parser").find(id=anchor), f"{entry}: {href} -> no #{anchor}"
+        assert parse(target).find(id=anchor), f"{entry}: {href} -> no #{anchor}"
 
 
 # ---------------------------------------------------------------------------------------------- real browser

@@ -6,6 +6,7 @@ Conventions (see ``notebooks/README.md``): the first cell is the Colab set-up, t
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
@@ -126,8 +127,9 @@ def test_committed_outputs_match_the_executed_run(path):
         if want["images"] != have["images"]:
             stale.append(f"cell {key}: {have['images']} images committed, {want['images']} in CI's run")
         if want["text"] != have["text"]:
-            stale.append(f"cell {key}: committed text output differs from CI's run\n"
-                         f"--- committed\n{have['text'][:600]}\n--- CI\n{want['text'][:600]}")
+            diff = difflib.unified_diff(have["text"].splitlines(), want["text"].splitlines(), "committed",
+                                        "CI's run", lineterm="", n=1)
+            stale.append(f"cell {key}: text output differs\n" + "\n".join(list(diff)[:40]))
     assert not stale, (f"{path.name}: committed outputs are stale (run `make book` then `make sync-notebooks`):\n"
                        + "\n".join(stale))
 

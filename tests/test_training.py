@@ -135,3 +135,48 @@ def test_incompatible_or_missing_runs_fail_clearly(tmp_path: Path, data) -> None
         train(config, resume=True, data=tiny_data(seed=1))  # other captions, other vocabulary
     with pytest.raises(CheckpointError, match="nothing to resume"):
         train(tiny_config(tmp_path / "empty"), resume=True, data=data)
+
+
+def test_sat_train_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from sat import cli
+    from sat.training import trainer
+
+    config_file = tmp_path / "exp.yaml"
+    config_file.write_text("model: {attention: hard}\ntrain: {epochs: 3}\n")
+    seen = {}
+    monkeypatch.setattr(trainer, "train", lambda config, resume=False: seen.update(config=config, resume=resume))
+    assert cli.main(["train", "--config", str(config_file), "--resume", "train.lr=1e-3", "name=x"]) == 0
+    assert seen["resume"] and seen["config"].name == "x" and seen["config"].train.lr == 1e-3
+    assert seen["config"].model.attention == "hard" and seen["config"].train.epochs == 3
+
+    assert cli.main(["train", "--config", str(config_file), "train.lrr=1"]) == 2
+    assert cli.main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert "unknown train key 'lrr'" in errors[0] and "missing.yaml" in errors[1]
+
+    def diverges(config, resume=False):
+        raise trainer.NonFiniteLossError("non-finite loss (nan) at step 3 (epoch 0); training stopped: …")
+
+    monkeypatch.setattr(trainer, "train", diverges)
+    assert cli.main(["train", "--config", str(config_file)]) == 1
+    assert "non-finite loss" in capsys.readouterr().err
+
+
+def test_features_in_memory_or_memory_mapped_give_the_same_batches() -> None:
+    from sat.config import DataConfig
+    from sat.training.data import load_training_data
+    from _training_helpers import tiny_dataset
+
+    dataset, store = tiny_dataset()
+    in_ram = load_training_data(DataConfig(min_count=1), dataset=dataset, store=store, in_memory=True)
+    mapped = load_training_data(DataConfig(min_count=1), dataset=dataset, store=store, in_memory=False)
+    assert isinstance(in_ram.features, torch.Tensor) and in_ram.features.dtype == torch.float16
+    assert len(in_ram.features) == 24  # training images only, not val
+    indices = [5, 0, 17, 40, 3]
+    for a, b in zip(in_ram.batch(indices), mapped.batch(indices)):
+        assert torch.equal(a, b)
+    features, captions, lengths = in_ram.batch(indices)
+    assert features.shape == (5, 4, 8) and features.dtype == torch.float32
+    assert captions.shape == (5, int(lengths.max())) and (captions[:, 0] == 1).all()
+    record = dataset.images[in_ram.image_rows[40]]  # pair 40's features are its image's row of the store
+    assert torch.equal(features[3], torch.from_numpy(store.array[store.index[record.filename]]).float())

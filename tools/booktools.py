@@ -86,11 +86,13 @@ _TQDM = re.compile(r"(\d+%\|.*\|)|(\d+(\.\d+)?\s*(it/s|s/it|B/s|kB/s|MB/s))|\[\d
 _DURATION = re.compile(r"\b\d+(\.\d+)?\s*(ms|µs|us|ns|s|sec|secs|seconds|min|mins|minutes|h)\b")
 _FLOAT = re.compile(r"(?<![\w.])(-?\d+\.\d{4,})(?:[eE][-+]?\d+)?(?![\w.])")
 _TMP = re.compile(r"/tmp/[^\s'\"]+")
+_SITE = re.compile(r"[^\s'\"]*/(site-packages|dist-packages|lib/python3\.\d+)/")
 
 
 def normalise_text(text: str) -> str:
     """Text output with its volatile bits masked: ANSI codes, carriage-return progress, tqdm bars, memory addresses,
-    durations, temporary paths, the checkout and data folders, and floats beyond 3 decimals (thread-order noise)."""
+    durations, temporary paths, installed-package paths, the checkout and data folders, and floats beyond 3 decimals
+    (thread-order noise)."""
     text = _ANSI.sub("", text)
     lines = []
     for line in text.replace("\r\n", "\n").split("\n"):
@@ -104,6 +106,7 @@ def normalise_text(text: str) -> str:
                          (str(ROOT), "<REPO>")):
         if folder:
             text = text.replace(str(Path(folder).resolve()), name).replace(folder, name)
+    text = _SITE.sub("<SITE>/", text)  # the venv of whoever executed it
     text = _ADDR.sub("0x<ADDR>", text)
     text = _TMP.sub("<TMP>", text)
     text = _DURATION.sub("<DURATION>", text)
@@ -159,12 +162,16 @@ def glued(nb: dict) -> dict[str, str]:
 _GLUE_ROLE = re.compile(r"\{glue(?::(?P<kind>[a-z]+))?\}`(?P<body>[^`]+)`")
 
 
-def glue_references(nb: dict) -> Iterator[tuple[str, str | None, str]]:
-    """``(kind, key-with-format, raw)`` for every ``{glue}``/``{glue:text}``… role in the markdown cells."""
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "markdown":
-            for m in _GLUE_ROLE.finditer(text_of(cell.get("source"))):
-                yield m.group("kind") or "any", m.group("body"), m.group(0)
+def glue_references(source: dict | str) -> Iterator[tuple[str, str, str]]:
+    """``(kind, body, raw)`` for every ``{glue}``/``{glue:text}``… role in a notebook's markdown cells or a text;
+    ``body`` is ``[path::]key[:format]``."""
+    if isinstance(source, str):
+        texts = [source]
+    else:
+        texts = [text_of(c.get("source")) for c in source.get("cells", []) if c.get("cell_type") == "markdown"]
+    for text in texts:
+        for m in _GLUE_ROLE.finditer(text):
+            yield m.group("kind") or "any", m.group("body"), m.group(0)
 
 
 # ------------------------------------------------------------------------------------------------------------ hashing

@@ -14,7 +14,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..paths import data_dir as resolve_data_dir
 from .flickr8k import IMAGE_DIR, SPLIT_FILES, TEXT_DIR, TOKEN_FILE

@@ -43,7 +43,7 @@ def evaluation(model: CaptionModel) -> Iterator[None]:
 
 
 def forbid_specials(log_probs: torch.Tensor) -> torch.Tensor:
-    """``<pad>`` and ``<start>`` are never targets, so never generated: log_probs (N, V) with those two set to −∞."""
+    """``<pad>`` and ``<start>`` are never targets, so never generated: log_probs (N, V) with both set to −∞."""
     log_probs = log_probs.clone()
     log_probs[:, [PAD, START]] = float("-inf")
     return log_probs
@@ -51,7 +51,7 @@ def forbid_specials(log_probs: torch.Tensor) -> torch.Tensor:
 
 def to_hypothesis(tokens: torch.Tensor, log_prob: float, attention: torch.Tensor | None,
                   score: float | None = None) -> Hypothesis:
-    """A ``Hypothesis`` from one row of generated ids (n_steps,) (``<pad>`` after ``<end>``) and its maps (n_steps, L)."""
+    """A ``Hypothesis`` from one row of generated ids (n_steps,), ``<pad>`` after ``<end>``, and maps (n_steps, L)."""
     ids = tokens.tolist()
     finished = END in ids
     words = ids[: ids.index(END)] if finished else ids

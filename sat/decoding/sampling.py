@@ -30,6 +30,8 @@ def sample(model: CaptionModel, features: torch.Tensor, temperature: float = 1.0
 def _decode(model: CaptionModel, features: torch.Tensor, max_len: int,
             choose: Callable[[torch.Tensor], torch.Tensor]) -> list[Hypothesis]:
     """Run ``model.step`` until every caption has emitted ``<end>`` or ``max_len`` steps are done."""
+    if max_len < 1:
+        raise ValueError(f"max_len must be at least 1, got {max_len}")
     batch = features.size(0)
     with evaluation(model):
         state = model.init_state(features)

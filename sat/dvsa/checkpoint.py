@@ -7,7 +7,6 @@ import torch
 
 from ..data.records import CaptionDataset
 from ..data.vocab import Vocabulary
-from ..paths import data_dir
 from .config import AlignmentConfig
 from .model import AlignmentModel
 
@@ -36,14 +35,7 @@ def load_checkpoint(path: str | Path) -> tuple[AlignmentModel, Vocabulary, Align
 
 
 def load_dataset(config: AlignmentConfig, data_root: str | Path | None = None) -> CaptionDataset:
-    """The dataset named by ``config.dataset``: ``flickr8k`` from ``DATA/flickr8k``, else a Karpathy JSON file."""
-    root = data_dir(data_root or config.data_dir)
-    if config.dataset == "flickr8k":
-        from ..data.flickr8k import load_flickr8k
+    """The dataset named by ``config.dataset`` (:func:`sat.data.load_dataset`) from ``data_root`` or the config's."""
+    from ..data import load_dataset as load_named
 
-        return load_flickr8k(root / "flickr8k")
-    from ..data.karpathy import load_karpathy_json
-
-    if not config.image_root:
-        raise ValueError(f"dataset {config.dataset!r} is a Karpathy JSON: set image_root in the config")
-    return load_karpathy_json(config.dataset, config.image_root, check_images=True)
+    return load_named(config.dataset, data_root or config.data_dir)

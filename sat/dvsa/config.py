@@ -12,8 +12,7 @@ class AlignmentConfig:
     """Everything :func:`sat.dvsa.train.train_alignment` needs; the YAML file names a subset, the rest default."""
 
     # data and features
-    dataset: str = "flickr8k"  # "flickr8k" (official split files) or the path of a Karpathy dataset_*.json
-    image_root: str | None = None  # images of a Karpathy JSON dataset (Flickr8k: DATA_DIR/flickr8k/Flicker8k_Dataset)
+    dataset: str = "flickr8k"  # a name of sat.data.DATASETS: flickr8k (official split files), flickr30k, coco, …
     data_dir: str | None = None  # default: $SAT_DATA or the user cache (sat.paths.data_dir)
     cache_dir: str | None = None  # feature cache: $SAT_CACHE or the user cache (sat.paths.cache_dir)
     encoder: str = "efficientnet-lite0"
@@ -37,11 +36,12 @@ class AlignmentConfig:
     lr_decay: float = 1.0  # multiply lr by this after every epoch
     batch_size: int = 100  # image–sentence pairs (paper: 100)
     epochs: int = 10
+    captions_per_epoch: int = 5  # an epoch visits every training image with this many of its captions (5 = all pairs)
     grad_clip: float = 5.0  # elementwise gradient clipping (paper: 5)
     seed: int = 0
     threads: int = 1
     max_minutes: float = 30.0  # stop training (after the current epoch) once this much wall time is spent
-    eval_images: int = 1000  # dev images used for the per-epoch recall (all 1000 = the whole split)
+    eval_images: int = 1000  # dev images used for the per-epoch recall (the first N; 1000 = the whole split)
     # outputs
     checkpoint: str = "checkpoints/flickr8k/dvsa.pt"
     log: str = "results/flickr8k/dvsa/train_log.jsonl"

@@ -40,12 +40,22 @@ def make_optimizer(model: torch.nn.Module, config: AlignmentConfig) -> torch.opt
     raise ValueError(f"unknown optimizer {config.optimizer!r}: expected 'sgd' or 'adam'")
 
 
+def epoch_order(pairs: PairSet, captions_per_image: int, rng: random.Random) -> list[int]:
+    """Pair ids for one epoch: every image with ``captions_per_image`` of its captions drawn without replacement,
+    all shuffled. With one caption per image no batch holds the same image twice."""
+    by_image: dict[int, list[int]] = {}
+    for j, image in enumerate(pairs.sentence_image.tolist()):
+        by_image.setdefault(image, []).append(j)
+    order = [j for ids in by_image.values() for j in rng.sample(ids, min(captions_per_image, len(ids)))]
+    rng.shuffle(order)
+    return order
+
+
 def train_epoch(model: AlignmentModel, pairs: PairSet, optimizer: torch.optim.Optimizer, config: AlignmentConfig,
                 rng: random.Random) -> dict[str, float]:
-    """One pass over every (image, caption) pair of ``pairs`` in shuffled batches; returns running statistics."""
+    """One epoch (:func:`epoch_order`) of Eq. 9 on shuffled batches; returns running statistics."""
     model.train()
-    order = list(range(len(pairs)))
-    rng.shuffle(order)
+    order = epoch_order(pairs, config.captions_per_epoch, rng)
     losses, spreads, dead = [], [], []
     for start in range(0, len(order) - 1, config.batch_size):
         ids = order[start:start + config.batch_size]

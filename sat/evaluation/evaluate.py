@@ -20,6 +20,7 @@ from ..data.vocab import Vocabulary
 from ..features import FeatureStore
 from ..models.base import CaptionModel
 from .metrics import score_captions
+from .tokenizer import require_java
 
 
 def decode_split(model: CaptionModel, store: FeatureStore, records: Sequence[ImageRecord], vocab: Vocabulary,
@@ -73,6 +74,8 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
     if beam_size < 1 or max_len < 1 or batch_size < 1:
         raise ValueError("beam size, max_len and batch size must be at least 1")
     split = canonical_split(split)
+    if not fast:
+        require_java("the coco-caption scorer (PTB tokenizer, METEOR)")  # before, not after, the decoding
     model, vocab, config = load_for_inference(checkpoint)
     data = config.data
     dataset = load_dataset(data.dataset, data_dir or data.data_dir)

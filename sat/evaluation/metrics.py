@@ -69,6 +69,12 @@ def _meteor(gts: dict[str, list[str]], res: dict[str, list[str]]) -> float:
     except (ValueError, BrokenPipeError, OSError) as err:
         process = scorer.meteor_p
         process.kill()
+        try:
+            process.stdin.close()  # now, quietly: Meteor.__del__ would report the broken pipe
+        except OSError:
+            pass
+        if scorer.lock.locked():  # compute_score raised while holding it; Meteor.__del__ would wait for it forever
+            scorer.lock.release()
         stderr = " ".join(process.stderr.read().decode("utf-8", "replace").split())[-300:]
         raise RuntimeError(f"METEOR (Java) failed: {stderr or err}") from None
     finally:

@@ -16,7 +16,8 @@ from ..data.records import tokenize
 
 # pycocoevalcap/tokenizer/ptbtokenizer.py: tokens dropped after tokenisation (kept verbatim, case included: the
 # lower-cased "-lrb-" stays in, exactly as in the official scorer).
-PUNCTUATIONS = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"}
+PUNCTUATIONS = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-",
+                ".", "?", "!", ",", ":", "-", "--", "...", ";"}
 CORENLP_JAR = "stanford-corenlp-3.4.1.jar"
 
 
@@ -29,8 +30,8 @@ def require_java(purpose: str) -> str:
     java = shutil.which("java")
     if java is None:
         raise JavaNotFoundError(
-            f"{purpose} needs Java, which is not installed: install a JRE (e.g. `apt-get install default-jre-headless`, "
-            f"or `make install` as root), or score BLEU/ROUGE-L/CIDEr without it (fast=True, no METEOR)")
+            f"{purpose} needs Java, which is not installed: install a JRE (e.g. `apt-get install "
+            f"default-jre-headless`, or `make install` as root), or score BLEU/ROUGE-L/CIDEr without it (fast=True, no METEOR)")
     return java
 
 

@@ -1,4 +1,5 @@
-"""Caption generators: Show, Attend and Tell (soft and hard attention) and the Show and Tell / multimodal RNN baselines."""
+"""Caption generators: Show, Attend and Tell (soft and hard attention), and the Show and Tell and multimodal RNN
+baselines."""
 from .base import CaptionModel, LossOutput
 from .baselines import MultimodalRNN, ShowAndTell
 from .config import ModelConfig, build_model

@@ -4,9 +4,9 @@ An MLP scores every annotation vector a_i against the previous LSTM state (Eq. 4
 
     e_ti = w^T tanh(W_a a_i + W_h h_{t-1} + b)        α_t = softmax_i(e_t)        (Eq. 5)
 
-``W_a a_i + b`` does not depend on t: ``project_annotations`` computes it once per image. The context ẑ_t = φ({a_i}, α_t)
-(Eq. 6) is then either the expectation Σ_i α_ti a_i (soft attention, Eq. 13) or the one annotation at a location s_t
-drawn from Multinoulli(α_t) (hard attention, Eqs. 8–9).
+``W_a a_i + b`` does not depend on t: ``project_annotations`` computes it once per image. The context
+ẑ_t = φ({a_i}, α_t) (Eq. 6) is then either the expectation Σ_i α_ti a_i (soft attention, Eq. 13) or the one
+annotation at a location s_t drawn from Multinoulli(α_t) (hard attention, Eqs. 8–9).
 
 Shapes: B images, R rows (LSTM states) per image — 1 in training, the beam size in beam search —, L locations,
 D annotation size, H hidden size, A attention size. Keeping R separate lets every beam of an image share one copy of
@@ -16,6 +16,19 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+def _tanh(x: torch.Tensor) -> torch.Tensor:
+    """tanh of a temporary tensor, computed on CPU as 2σ(2x) − 1, in place when autograd does not need x.
+
+    PyTorch's CPU sigmoid is vectorised and its tanh several times slower; this is the model's largest elementwise
+    tensor (B·R·L·A values per step).
+    """
+    if x.device.type != "cpu":
+        return torch.tanh(x)
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return x.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+    return torch.sigmoid(2.0 * x).mul(2.0).sub_(1.0)
 
 
 class MLPAttention(nn.Module):
@@ -38,7 +51,7 @@ class MLPAttention(nn.Module):
         locations (None: all are real). Returns log α (B, R, L); α = log α .exp() sums to one over L.
         """
         query = self.hidden_proj(hidden)  # (B, R, A)
-        energy = self.score(torch.tanh(projected.unsqueeze(1) + query.unsqueeze(2))).squeeze(-1)  # (B, R, L)
+        energy = self.score(_tanh(projected.unsqueeze(1) + query.unsqueeze(2))).squeeze(-1)  # (B, R, L)
         if mask is not None:
             energy = energy.masked_fill(~mask.unsqueeze(1), float("-inf"))
         return torch.log_softmax(energy, dim=-1)  # (B, R, L)

@@ -5,12 +5,12 @@ One step t, given the annotations a (B, L, D), the previous word y_{t-1} and sta
     α_t = softmax(w^T tanh(W_a a + W_h h_{t-1} + b))                       Eqs. 4–5 (attention.py)
     ẑ_t = β_t Σ_i α_ti a_i,  β_t = σ(f_β(h_{t-1})) a scalar               Eq. 13 and §4.2.1 (soft / expected)
     ẑ_t = β_t a_{s_t},       s_t ~ Multinoulli(α_t)                        Eqs. 8–9 (hard, training)
-    [i; f; o; g] = [σ; σ; σ; tanh](W_y E y_{t-1} + W_h h_{t-1} + W_z ẑ_t + b)   Eq. 1
+    [i; f; o; g] = [σ; σ; σ; tanh] T(E y_{t-1}, h_{t-1}, ẑ_t),  T affine   Eq. 1
     c_t = f ⊙ c_{t-1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)                        Eqs. 2–3
     p(y_t | a, y_<t) = softmax(L_o tanh(E y_{t-1} + L_h h_t + L_z ẑ_t))    Eq. 7 (deep output, tanh as in arctic)
 
 with h_0, c_0 = tanh MLPs of the mean annotation (§3.1.2). Training is teacher-forced and fast because everything that
-does not depend on h_{t-1} leaves the time loop: W_a a (once per image), W_y E y for every step at once, and the deep
+does not depend on h_{t-1} leaves the time loop: W_a a (once per image), T's word term for every step at once, the deep
 output / vocabulary projection for every real word at once after the loop. Inside the loop remain only the attention
 and the LSTM update.
 
@@ -19,8 +19,8 @@ Shapes: B batch, T prediction steps, L locations, D annotation size, E embedding
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .attention import MLPAttention, hard_context, sample_locations, soft_context
@@ -40,10 +40,11 @@ def lstm_update(gates: torch.Tensor, cell: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def doubly_stochastic_penalty(alpha: torch.Tensor, mask: torch.Tensor, target: str = "one") -> torch.Tensor:
-    """Σ_i (τ − Σ_t α_ti)² of Eq. 14 for each caption, over its real steps only: alpha (B, T, L), mask (B, T) → (B,).
+    """Σ_i (τ − Σ_t α_ti)² of Eq. 14 for each caption, over its real steps only.
 
-    τ = 1 as in the paper (``"one"``), or C/L (``"C/L"``, C real steps, L locations), the value the authors later called
-    more sensible: Σ_i Σ_t α_ti = C, so only τ = C/L can be met exactly, by attending to every location equally often.
+    alpha (B, T, L), mask (B, T) → (B,). τ = 1 as in the paper (``"one"``), or C/L (``"C/L"``: C real steps, L
+    locations), which the authors later called more sensible: Σ_i Σ_t α_ti = C, so only τ = C/L can be met exactly,
+    by attending to every location equally often.
     """
     coverage = (alpha * mask.unsqueeze(-1)).sum(dim=1)  # (B, L) attention each location received
     if target == "one":
@@ -71,18 +72,19 @@ class ShowAttendTell(CaptionModel):
         self.config = config
         self.vocab_size = vocab_size
         D, E, H = config.feature_dim, config.embed_dim, config.hidden_dim
-        self.embedding = nn.Embedding(vocab_size, E)  # E
+        self.embedding = nn.Embedding(vocab_size, E)  # the embedding matrix E of Eq. 1
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         self.attention = MLPAttention(D, H, config.attention_dim)
         self.gate = nn.Linear(H, 1) if config.gate else None  # f_β: one scalar per step
-        # f_init (§3.1.2): init_layers − 1 shared ReLU layers (arctic n_layers_init), then one tanh layer each for h_0, c_0
-        self.init_trunk = nn.Sequential(*[m for _ in range(config.init_layers - 1) for m in (nn.Linear(D, D), nn.ReLU())])
+        # f_init (§3.1.2): init_layers − 1 shared ReLU layers (arctic n_layers_init), then one tanh layer per h_0, c_0
+        hidden_layers = [(nn.Linear(D, D), nn.ReLU()) for _ in range(config.init_layers - 1)]
+        self.init_trunk = nn.Sequential(*[module for layer in hidden_layers for module in layer])
         self.init_h = nn.Linear(D, H)
         self.init_c = nn.Linear(D, H)
-        # The affine map T of Eq. 1, one matrix per input so that the word part can be computed for all steps at once
-        self.word_to_gates = nn.Linear(E, 4 * H)  # W_y and the gate bias
-        self.context_to_gates = nn.Linear(D, 4 * H, bias=False)  # W_z
-        self.hidden_to_gates = nn.Linear(H, 4 * H, bias=False)  # W_h
+        # The affine map T of Eq. 1 as one matrix per input, so that the word part can be computed for all steps at once
+        self.word_to_gates = nn.Linear(E, 4 * H)  # T's block for E y_{t-1}, and the gate biases
+        self.context_to_gates = nn.Linear(D, 4 * H, bias=False)  # T's block for ẑ_t
+        self.hidden_to_gates = nn.Linear(H, 4 * H, bias=False)  # T's block for h_{t-1}
         if config.deep_output:  # Eq. 7
             self.out_hidden = nn.Linear(H, E)  # L_h
             self.out_context = nn.Linear(D, E, bias=False)  # L_z
@@ -108,9 +110,10 @@ class ShowAttendTell(CaptionModel):
                locations: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The gated context ẑ_t for R rows per image.
 
-        annotations (B, L, D), projected (B, L, A), hidden (B, R, H) = h_{t-1}. ``mode``: ``"expected"`` Σ_i α_ti a_i
-        (Eq. 13), ``"sample"`` s_t ~ α_t (Eq. 8), ``"argmax"`` the likeliest location, ``"given"`` ``locations`` (B, R).
-        Returns ẑ_t (B, R, D), log α_t (B, R, L) and the locations used (B, R), None for the expected context.
+        annotations (B, L, D), projected (B, L, A), hidden (B, R, H) = h_{t-1}. ``mode``: ``"expected"`` for
+        Σ_i α_ti a_i (Eq. 13), ``"sample"`` for s_t ~ α_t (Eq. 8), ``"argmax"`` for the likeliest location, ``"given"``
+        for ``locations`` (B, R). Returns ẑ_t (B, R, D), log α_t (B, R, L) and the locations used (B, R), None for
+        the expected context.
         """
         log_alpha = self.attention(projected, hidden)  # (B, R, L)
         if mode == "expected":
@@ -129,26 +132,28 @@ class ShowAttendTell(CaptionModel):
 
     def recur(self, word_gates: torch.Tensor, context: torch.Tensor, hidden: torch.Tensor,
               cell: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eqs. 1–3 with the word term W_y E y_{t-1} + b precomputed: (N, 4H), (N, D), (N, H), (N, H) → h_t, c_t."""
+        """Eqs. 1–3 with T's word term (and bias) precomputed: (N, 4H), (N, D), (N, H), (N, H) → h_t, c_t."""
         gates = word_gates + self.context_to_gates(context) + self.hidden_to_gates(hidden)  # (N, 4H)
         return lstm_update(gates, cell)
 
     def logits(self, previous_words: torch.Tensor, hidden: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """Eq. 7, n = L_o tanh(E y_{t-1} + L_h h_t + L_z ẑ_t), with arctic's dropout on h_t and on the layer: → (N, V)."""
+        """Eq. 7, n = L_o tanh(E y_{t-1} + L_h h_t + L_z ẑ_t), with dropout on h_t and on the tanh layer as in arctic.
+
+        previous_words (N, E), hidden (N, H), context (N, D) → logits (N, V)."""
         if not self.config.deep_output:
             return self.out_vocab(self.dropout(hidden))
         deep = previous_words + self.out_hidden(self.dropout(hidden)) + self.out_context(context)  # (N, E)
         return self.out_vocab(self.dropout(torch.tanh(deep)))
 
-    def test_mode(self) -> str:
-        """How ``step`` attends: expected context, or for hard attention the configured test-time rule (§4.1)."""
+    def decoding_mode(self) -> str:
+        """How ``step`` attends: the expected context, or for hard attention the configured test-time rule (§4.1)."""
         return "expected" if self.config.attention == "soft" else self.config.test_attention
 
     # ------------------------------------------------------------------------------------------- decoding interface
 
     def init_state(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Decoding state: h, c (B·R, H) for R rows per image, and the annotations (B, L, D) and W_a a (B, L, A) once per
-        image (R = 1 here; ``select_state`` widens it for beam search)."""
+        """Decoding state: h, c (B·R, H) for R rows per image, and once per image the annotations (B, L, D) and
+        W_a a (B, L, A). R = 1 here; ``select_state`` widens it for beam search."""
         hidden, cell = self.initial_state(features)
         return {"h": hidden, "c": cell, "annotations": features,
                 "projected": self.attention.project_annotations(features)}
@@ -159,30 +164,36 @@ class ShowAttendTell(CaptionModel):
         annotations, projected, hidden, cell = state["annotations"], state["projected"], state["h"], state["c"]
         images, rows = annotations.size(0), hidden.size(0) // annotations.size(0)
         words = self.embedding(tokens)  # (B·R, E)
-        context, log_alpha, _ = self.attend(annotations, projected, hidden.view(images, rows, -1), self.test_mode())
+        context, log_alpha, _ = self.attend(annotations, projected, hidden.view(images, rows, -1), self.decoding_mode())
         context = context.reshape(hidden.size(0), -1)  # (B·R, D)
         hidden, cell = self.recur(self.word_to_gates(words), context, hidden, cell)
         log_probs = torch.log_softmax(self.logits(words, hidden, context), dim=-1)  # (B·R, V)
         new_state = {"h": hidden, "c": cell, "annotations": annotations, "projected": projected}
         return log_probs, new_state, log_alpha.exp().reshape(hidden.size(0), -1)
 
-    def select_state(self, state: dict[str, torch.Tensor], index: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        """Rows ``index`` (N',) of the state. The annotations are stored once per image and shared by its R rows, so
-        they are copied only when the new rows are not grouped image by image (then each row gets its own copy)."""
-        images = state["annotations"].size(0)
-        image_of_row = index // (state["h"].size(0) // images)  # (N',) the image each new row belongs to
-        new_rows = index.numel()
-        grouped = new_rows % images == 0 and torch.equal(
-            image_of_row, torch.arange(new_rows, device=index.device) // (new_rows // images))
+    def select_state(self, state: dict[str, torch.Tensor],  # type: ignore[override]
+                     index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Rows ``index`` (N',) of the state.
+
+        The annotations are stored once per image and shared by its R rows. When the new rows still come in equal,
+        contiguous groups from one image each (beam search widens each image to K rows, reorders beams within an
+        image, drops finished images), only the images are selected; otherwise every row gets its own copy (R = 1).
+        """
+        image_of_row = index // (state["h"].size(0) // state["annotations"].size(0))  # (N',) image of each new row
+        rows_per_image = max(int((image_of_row == image_of_row[:1]).sum()), 1)
+        groups = image_of_row.view(-1, rows_per_image) if len(index) % rows_per_image == 0 else None  # (N'/R, R)
+        if groups is None or not bool((groups == groups[:, :1]).all()):
+            groups = image_of_row.unsqueeze(1)  # (N', 1)
+        images = groups[:, 0]  # (N'/R,)
         annotations, projected = state["annotations"], state["projected"]
-        if not grouped:
-            annotations, projected = annotations.index_select(0, image_of_row), projected.index_select(0, image_of_row)
+        if not torch.equal(images, torch.arange(len(annotations), device=images.device)):
+            annotations, projected = annotations.index_select(0, images), projected.index_select(0, images)
         return {"h": state["h"].index_select(0, index), "c": state["c"].index_select(0, index),
                 "annotations": annotations, "projected": projected}
 
     # ------------------------------------------------------------------------------------------ teacher forcing
 
-    def training_mode(self) -> str:
+    def teacher_forcing_mode(self) -> str:
         """Soft: the expected context. Hard, training: a sample, or with probability ``expected_prob`` (one coin per
         minibatch, as arctic's ``semi_sampling_p``) the expected context. Hard, evaluation: the test-time rule."""
         if self.config.attention == "soft":
@@ -193,10 +204,12 @@ class ShowAttendTell(CaptionModel):
 
     def forward(self, features: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor,
                 locations: torch.Tensor | None = None) -> TeacherForced:
-        """Teacher-forced pass: features (B, L, D), captions (B, T+1), lengths (B,); ``locations`` (B, T) forces the hard
-        attention path s (for exact gradients in tests), otherwise ``training_mode`` decides."""
+        """Teacher-forced pass over features (B, L, D), captions (B, T+1), lengths (B,).
+
+        ``locations`` (B, T) forces the hard-attention path s (exact gradients in tests); otherwise
+        ``teacher_forcing_mode`` decides how to attend."""
         inputs, targets, mask = teacher_forcing(captions, lengths)  # (B, T) each
-        mode = "given" if locations is not None else self.training_mode()
+        mode = "given" if locations is not None else self.teacher_forcing_mode()
         projected = self.attention.project_annotations(features)  # (B, L, A), once per image
         words = self.embedding(inputs)  # (B, T, E)
         word_gates = self.word_to_gates(words)  # (B, T, 4H), every step at once
@@ -221,8 +234,8 @@ class ShowAttendTell(CaptionModel):
         )
 
     def loss(self, features: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor) -> LossOutput:
-        """Mean over captions of −log p(y|a) + λ Σ_i (τ − Σ_t α_ti)² (Eq. 14), plus for hard attention in training the
-        REINFORCE surrogate of ``reinforce_surrogate``. ``nll`` is per word, for logging and perplexity."""
+        """Mean over captions of −log p(y|a) + λ Σ_i (τ − Σ_t α_ti)² (Eq. 14), plus, for hard attention in training,
+        the REINFORCE surrogate of ``reinforce_surrogate``. ``nll`` is per word, for logging and perplexity."""
         out = self(features, captions, lengths)
         words_per_caption = out.mask.sum(dim=1)  # (B,)
         penalty = doubly_stochastic_penalty(out.log_alpha.exp(), out.mask, self.config.doubly_stochastic_target)
@@ -237,25 +250,26 @@ class ShowAttendTell(CaptionModel):
     def reinforce_surrogate(self, out: TeacherForced, words_per_caption: torch.Tensor,
                             metrics: dict[str, float]) -> torch.Tensor:
         """Per-caption surrogate whose gradient, added to that of −log p(y|s̃,a), is the learning rule of §4.1 (Eq. 12
-        with baseline and entropy). Also updates the baseline. Returns (B,).
+        with baseline and entropy); also updates the baseline. Returns (B,).
 
         For one caption with sampled path s̃ (``out.locations``) the full per-caption loss is
 
             J = −log p(y|s̃,a) − λ_r ⟦R − b⟧ log p(s̃|a) − λ_e H[s̃]
 
-        where ⟦·⟧ stops gradients, log p(s̃|a) = Σ_t log α_{t,s̃_t} and H[s̃] = −Σ_t Σ_i α_ti log α_ti (the entropy of the
-        attention distributions met along the path, as arctic computes it), both over real steps. Hence
+        where ⟦·⟧ stops gradients, log p(s̃|a) = Σ_t log α_{t,s̃_t} and H[s̃] = −Σ_t Σ_i α_ti log α_ti (the entropy
+        of the attention distributions met along the path, as arctic computes it), both over real steps. Hence
 
             −∂J/∂W = ∂log p(y|s̃,a)/∂W + λ_r (R − b) ∂log p(s̃|a)/∂W + λ_e ∂H[s̃]/∂W,
 
-        the summand of the paper's rule, and the batch mean is its 1/N Σ_n. With R = log p(y|s̃,a) (``reward="caption"``),
-        λ_r = 1, λ_e = 0 and a constant b this is an unbiased estimate of ∂L_s/∂W (Eq. 11): E_s[∂log p(s|a)/∂W] = 0, so
-        the baseline adds no bias. arctic's defaults trade exactness for variance: R is the caption's mean per-word
-        log-likelihood (``reward="word_mean"``), λ_r = 1/10, λ_e = 0.002, b ← 0.9 b + 0.1 mean(R) after each batch.
+        the summand of the paper's rule, and the batch mean is its 1/N Σ_n. With R = log p(y|s̃,a)
+        (``reward="caption"``), λ_r = 1, λ_e = 0 and a constant b this is an unbiased estimate of ∂L_s/∂W (Eq. 11):
+        E_s[∂log p(s|a)/∂W] = 0, so the baseline adds no bias. arctic's defaults trade exactness for variance: R is
+        the caption's mean per-word log-likelihood (``reward="word_mean"``), λ_r = 1/10, λ_e = 0.002, and
+        b ← 0.9 b + 0.1 mean(R) after each batch.
 
         On an "expected" minibatch (``out.locations`` None) ẑ_t = Σ_i α_ti a_i is differentiated directly as in soft
-        attention and the REINFORCE term is dropped: arctic still injects (b − cost)/10 · (−s/α) there, but with s = α
-        that is the same constant for every location, which the softmax's Jacobian maps to zero.
+        attention and the REINFORCE term is dropped: arctic still injects (b − cost)/10 · (−s/α) there, but with
+        s = α that is the same constant for every location, which the softmax's Jacobian maps to zero.
         """
         config = self.config
         mask = out.mask.to(out.log_alpha.dtype)  # (B, T)

@@ -18,6 +18,7 @@ import hashlib
 import io
 import os
 import random
+import shutil
 import struct
 import warnings
 from pathlib import Path
@@ -62,6 +63,23 @@ def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def copy_checkpoint(source: str | Path, target: str | Path) -> Path:
+    """Atomically copy a checkpoint file (``best.pt`` from ``last.pt``): temporary file, fsync, ``os.replace``."""
+    source, target = Path(source), Path(target)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        with open(source, "rb") as reader, open(tmp, "wb") as writer:
+            shutil.copyfileobj(reader, writer, 2**22)
+            writer.flush()
+            os.fsync(writer.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+    return target
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -149,7 +167,7 @@ def save_training_checkpoint(path: str | Path, *, model: CaptionModel, optimizer
     """Write everything ``--resume`` needs; ``rng`` holds one :func:`rng_state` per rank (rank 0 first)."""
     return write_checkpoint(path, {
         "format": FORMAT_VERSION, "kind": "train",
-        "config": config.to_dict(), "vocab": vocab.to_dict(),
+        "config": config.to_dict(), "vocab": plain_vocab(vocab),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(), "scaler": scaler or {},
         "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": rng,
@@ -157,13 +175,20 @@ def save_training_checkpoint(path: str | Path, *, model: CaptionModel, optimizer
     })
 
 
+def plain_vocab(vocab: Vocabulary) -> dict[str, Any]:
+    """``vocab.to_dict()`` with plain ``str``/``int`` (numpy strings would not pass ``weights_only`` loading)."""
+    return {"itos": [str(word) for word in vocab.itos],
+            "counts": {str(word): int(count) for word, count in vocab.counts.items()}}
+
+
 RESUME_KEYS = ("optimizer", "batch_size", "seed", "log_frequency_bias")  # train keys that must not change on resume
+LOCATION_KEYS = ("data_dir", "cache_dir")  # where the data lives may change (the vocabulary check covers its content)
 
 
 def check_compatible(path: str | Path, state: dict[str, Any], config: ExperimentConfig | None = None,
                      vocab: Vocabulary | None = None) -> list[str]:
     """Raise :class:`CheckpointError` if the checkpoint ``state`` read from ``path`` was made with another vocabulary,
-    data or model config (or, for training checkpoints, other optimizer/batch/seed settings) than ``config``/``vocab``.
+    data or model config (folders excepted) or, for training checkpoints, other ``RESUME_KEYS`` than ``config``/``vocab``.
 
     Returns the other ``train.*`` keys that differ (allowed: epochs, patience, logging…), for the caller to report.
     """
@@ -182,7 +207,7 @@ def check_compatible(path: str | Path, state: dict[str, Any], config: Experiment
     current = config.to_dict()
     differences = [f"{section}.{key}: {saved_config[section].get(key)!r} -> {value!r}"
                    for section in ("data", "model") for key, value in current[section].items()
-                   if saved_config.get(section, {}).get(key) != value]
+                   if key not in LOCATION_KEYS and saved_config.get(section, {}).get(key) != value]
     differences += [f"train.{key}: {saved_config['train'].get(key)!r} -> {current['train'][key]!r}"
                     for key in RESUME_KEYS if state["kind"] == "train" and saved_config["train"].get(key) != current["train"][key]]
     if differences:

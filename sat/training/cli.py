@@ -31,15 +31,17 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Load the config, train, and turn the expected failures into one-line messages and exit status 1."""
+    """Load the config and train. Bad input (config, checkpoint) propagates to ``sat``'s one-line error report; a
+    diverged run (NaN/inf loss) is reported in one line with exit status 1."""
     from ..config import load_config
-    from .checkpoint import CheckpointError
     from .trainer import NonFiniteLossError, train
 
+    config = load_config(args.config, args.overrides)
     try:
-        config = load_config(args.config, args.overrides)
         train(config, resume=args.resume)
-    except (CheckpointError, NonFiniteLossError, FileExistsError, FileNotFoundError, ValueError) as err:
-        print(f"sat train: error: {err}", file=sys.stderr)
+    except NonFiniteLossError as err:
+        if getattr(args, "debug", False):
+            raise
+        print(f"sat train: {err}", file=sys.stderr)
         return 1
     return 0

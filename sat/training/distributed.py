@@ -74,9 +74,9 @@ def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     """The element-wise sum of ``values`` over all ranks (a copy; the input itself on one process)."""
     if not info.distributed:
         return values
-    values = values.clone()
+    values = values.to(info.device, copy=True)  # NCCL reduces CUDA tensors only
     dist.all_reduce(values, op=dist.ReduceOp.SUM)
-    return values
+    return values.cpu()
 
 
 def broadcast_object(value: Any, info: DistInfo) -> Any:

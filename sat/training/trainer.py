@@ -18,9 +18,7 @@ checkpoint is written, so ``last.pt`` stays the last good state.
 from __future__ import annotations
 
 import math
-import os
 import random
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -34,7 +32,7 @@ from ..config import ExperimentConfig
 from ..data import LengthBucketSampler
 from ..models.config import build_model
 from . import distributed
-from .checkpoint import (CheckpointError, check_compatible, export_half, load_training_checkpoint, rng_state,
+from .checkpoint import (CheckpointError, check_compatible, copy_checkpoint, export_half, load_training_checkpoint, rng_state,
                          save_training_checkpoint, set_rng_state)
 from .data import TrainingData, load_training_data, open_store
 from .log import MetricsLog
@@ -80,6 +78,8 @@ class Trainer:
             raise FileExistsError(f"{self.run_dir} already holds a run; continue it with --resume, or choose another "
                                   "name/out_dir (or delete the folder)")
         self.log = MetricsLog(self.run_dir / "train_log.jsonl", enabled=self.info.is_main)
+        if not resume and self.info.is_main:
+            self.log.path.unlink(missing_ok=True)  # rows of an earlier attempt that never reached a checkpoint
         seed_everything(cfg.seed + self.info.rank)
 
         state = None
@@ -216,12 +216,10 @@ class Trainer:
                         "beam": self.config.train.val_beam, "best_Bleu_4": self.best_score, "improved": improved})
         if self.info.is_main:
             self._say(f"step {self.step}: val BLEU-4 {100 * bleu:.2f} (best {100 * self.best_score:.2f} at step "
-                           f"{self.best_step}) on {scores['val_images']} images, decoded in {scores['decode_s']:.0f}s")
+                      f"{self.best_step}) on {scores['val_images']} images, decoded in {scores['decode_s']:.0f}s")
         self.save()
         if improved and self.info.is_main:
-            tmp = self.best_path.with_name(".best.pt.tmp")
-            shutil.copyfile(self.last_path, tmp)
-            os.replace(tmp, self.best_path)
+            copy_checkpoint(self.last_path, self.best_path)
         patience = self.config.train.patience
         return bool(patience) and self.bad_evals >= patience
 
@@ -278,7 +276,7 @@ class Trainer:
         """The epochs; returns why they ended: "epochs", "max_steps", "max_minutes", "early_stopping", "interrupted"."""
         cfg = self.config.train
         self.model.train()
-        window = {"loss": 0.0, "nll_sum": 0.0, "words": 0.0, "captions": 0.0, "steps": 0, "start": time.perf_counter()}
+        window = new_window()  # sums over the steps since the last train row
         extras: dict[str, float] = {}
         while self.epoch < cfg.epochs:
             self.sampler.set_epoch(self.epoch)
@@ -293,7 +291,9 @@ class Trainer:
                 self.bar.reset(total=len(batches))
                 self.bar.set_description(f"{self.config.name} epoch {self.epoch}")
             for position in range(self.batch_in_epoch, len(batches)):
+                started = time.perf_counter()
                 stats = self.train_step(batches[position])
+                window["seconds"] += time.perf_counter() - started  # training time only: no validation or saving
                 self.step += 1
                 epoch_done = position + 1 == len(batches)
                 self.epoch, self.batch_in_epoch = (self.epoch + 1, 0) if epoch_done else (self.epoch, position + 1)
@@ -308,8 +308,7 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or epoch_done:
                     self._log_window(window, extras, lr, position + 1, len(batches))
                     extras = {}
-                    window = {"loss": 0.0, "nll_sum": 0.0, "words": 0.0, "captions": 0.0, "steps": 0,
-                              "start": time.perf_counter()}
+                    window = new_window()
                 eval_due = (cfg.eval_every and self.step % cfg.eval_every == 0) or (not cfg.eval_every and epoch_done)
                 if eval_due and self.evaluate():
                     return "early_stopping"
@@ -326,7 +325,7 @@ class Trainer:
     def _log_window(self, window: dict[str, float], extras: dict[str, float], lr: float, position: int,
                     total: int) -> None:
         steps = max(window["steps"], 1)
-        seconds = max(time.perf_counter() - window["start"], 1e-9)
+        seconds = max(window["seconds"], 1e-9)
         nll = window["nll_sum"] / max(window["words"], 1)
         row = {"type": "train", "step": self.step, "epoch": self.epoch - (position == total) + position / total,
                "loss": window["loss"] / steps, "nll": nll, "perplexity": math.exp(min(nll, 50.0)),
@@ -336,6 +335,10 @@ class Trainer:
         self.log.write(row)
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{row['loss']:.3f}", cap_s=f"{row['captions_per_s']:.0f}", refresh=False)
+
+
+def new_window() -> dict[str, float]:
+    return {"loss": 0.0, "nll_sum": 0.0, "words": 0.0, "captions": 0.0, "steps": 0, "seconds": 0.0}
 
 
 def threading_is_main() -> bool:

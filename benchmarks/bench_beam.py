@@ -1,0 +1,57 @@
+"""Beam search throughput, in images per second: all images in one batched search versus one image at a time.
+
+Flickr8k-sized Show, Attend and Tell decoder (L = 49, D = 1280, LSTM 512, vocabulary 2500) with random weights. A
+random model rarely emits ``<end>``, so every search runs its full ``max_len`` steps: a worst case, since a trained
+model stops after about 12 words. Prints the figures; asserts nothing.
+
+    python benchmarks/bench_beam.py [--threads 2] [--images 64] [--beam 3] [--max-len 20]
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import torch
+
+from sat.decoding import beam_search
+from sat.models import ModelConfig, build_model
+
+
+def peak_memory_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--images", type=int, default=64, help="images per batched search")
+    parser.add_argument("--single", type=int, default=8, help="images decoded one at a time")
+    parser.add_argument("--beam", type=int, default=3)
+    parser.add_argument("--max-len", type=int, default=20)
+    parser.add_argument("--vocab", type=int, default=2500)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(), args.vocab).eval()
+    features = torch.randn(args.images, 49, model.config.feature_dim)
+    beam_search(model, features[:2], args.beam, args.max_len)  # warm-up
+    print(f"beam {args.beam}, max_len {args.max_len}, L=49, D={model.config.feature_dim}, H={model.config.hidden_dim}, "
+          f"V={args.vocab}, {args.threads} threads")
+    start = time.perf_counter()
+    for _ in range(args.repeats):
+        found = beam_search(model, features, args.beam, args.max_len)
+    batched = args.repeats * args.images / (time.perf_counter() - start)
+    steps = max(len(h.tokens) + h.finished for h in found)
+    print(f"batched, {args.images} images at once: {batched:7.1f} images/s   ({steps} steps; peak memory "
+          f"{peak_memory_mib():.0f} MiB)")
+    start = time.perf_counter()
+    for image in range(args.single):
+        beam_search(model, features[image: image + 1], args.beam, args.max_len)
+    single = args.single / (time.perf_counter() - start)
+    print(f"one image at a time:             {single:7.1f} images/s   (batching is {batched / single:.1f}× faster)")
+
+
+if __name__ == "__main__":
+    main()
