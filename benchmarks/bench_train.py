@@ -5,7 +5,7 @@ attention 512, vocabulary 2500, captions of 11 words (+ <start>/<end>; one lengt
 Compares ``ShowAttendTell.loss`` (W_a a once per image, word and output projections outside the time loop) with a
 naive loop that recomputes everything at every step, as most public ports do. Prints the figures; asserts nothing.
 
-    python benchmarks/bench_train.py [--threads 2] [--batches 5] [--words 11] [--attention hard]
+    python benchmarks/bench_train.py [--threads 2] [--batches 5] [--words 11] [--attention hard] [--bf16]
 """
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=2500)
     parser.add_argument("--attention", choices=("soft", "hard"), default="soft")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16 (fast on CPUs with AVX512-BF16/AMX)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -75,9 +76,11 @@ def main() -> None:
 
     print(f"batch {B}, L=49, D={config.feature_dim}, H={config.hidden_dim}, V={args.vocab}, {args.words} words, "
           f"{args.threads} threads; captions per second of wall-clock time (per CPU second: a proxy on a busy machine)")
-    fast, fast_cpu = captions_per_second(lambda m, *batch: m.loss(*batch).loss, model, features, captions, lengths,
-                                         args.batches)
-    print(f"ShowAttendTell.loss ({args.attention}): {fast:7.1f} captions/s   ({fast_cpu:6.1f} per CPU s)")
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        fast, fast_cpu = captions_per_second(lambda m, *batch: m.loss(*batch).loss, model, features, captions, lengths,
+                                             args.batches)
+    print(f"ShowAttendTell.loss ({args.attention}{', bf16' if args.bf16 else ''}): {fast:7.1f} captions/s   "
+          f"({fast_cpu:6.1f} per CPU s)")
     if not args.skip_naive:
         naive, naive_cpu = captions_per_second(naive_loss, model, features, captions, lengths, args.batches)
         print(f"naive per-step loop:        {naive:7.1f} captions/s   ({naive_cpu:6.1f} per CPU s; "

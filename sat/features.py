@@ -38,8 +38,7 @@ def encoder_fingerprint(encoder: torch.nn.Module, image_size: int) -> str:
     """A digest of the encoder's weights and of the preprocessing: any change invalidates the cache."""
     digest = hashlib.sha256()
     digest.update(f"{getattr(encoder, 'name', type(encoder).__name__)}|{image_size}|{image_transform(image_size)}".encode())
-    for key, tensor in sorted(encoder.state_dict().items()):
-        digest.update(key.encode())
+    for _, tensor in sorted(encoder.state_dict().items()):  # values only: a wrapper's key prefix changes nothing
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
 

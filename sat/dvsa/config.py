@@ -26,7 +26,7 @@ class AlignmentConfig:
     recurrent_init: float = 0.5  # W_f, W_b start as this times the identity
     score: str = "eq8"  # "eq8" (max over regions) or "eq7" (DeFrag: sum of positive dot products)
     length_norm: bool = True  # divide S_kl by the sentence length (deviation; False = the paper's sum)
-    normalize: bool = True  # L2-normalise every v_i and s_t before the dot products (deviation)
+    normalize: str = "both"  # L2-normalise "both" v_i and s_t, only the "regions", or "none" (paper; deviation)
     margin: float = 0.2  # Δ of Eq. 9 (paper: 1 with unnormalised scores)
     # optimisation
     optimizer: str = "adam"  # "adam" or "sgd" (paper: SGD with momentum 0.9)

@@ -15,17 +15,20 @@ from .sentence import BRNN
 class AlignmentModel(nn.Module):
     """``forward(features, tokens, lengths) -> S`` (B_img, B_sent), the image–sentence score matrix.
 
-    ``normalize=True`` L2-normalises every region vector ``v_i`` and word vector ``s_t`` first, so each dot product is a
-    cosine in [−1, 1]; with ``length_norm`` the score is then the mean over words of the best cosine, a scale that keeps
-    the margin meaningful from the first step (the unnormalised sums of Eq. 8 can blow up or collapse).
+    ``normalize`` (a deviation from the paper, which uses raw dot products) L2-normalises before the dot products:
+    ``"both"`` — every ``v_i`` and ``s_t``, so each dot product is a cosine in [−1, 1] and, with ``length_norm``, the
+    score is the mean over words of the best cosine; ``"regions"`` — only the ``v_i``, so the length of ``s_t`` still
+    lets the model weigh words (a small vector for "a", a long one for "dog"); ``"none"`` — the paper's Eq. 8.
     """
 
     def __init__(self, vocab_size: int, feature_dim: int, word_dim: int = 300, hidden_dim: int = 512,
                  dropout: float = 0.0, recurrent_init: float = 0.5, score: str = "eq8", length_norm: bool = True,
-                 normalize: bool = True) -> None:
+                 normalize: str = "both") -> None:
         super().__init__()
         self.regions = RegionEmbedding(feature_dim, hidden_dim, dropout)
         self.sentences = BRNN(vocab_size, word_dim, hidden_dim, dropout, recurrent_init)
+        if normalize not in ("both", "regions", "none"):
+            raise ValueError(f"normalize must be 'both', 'regions' or 'none', not {normalize!r}")
         self.score_kind, self.length_norm, self.normalize = score, length_norm, normalize
 
     @classmethod
@@ -36,12 +39,12 @@ class AlignmentModel(nn.Module):
     def embed_images(self, features: torch.Tensor) -> torch.Tensor:
         """``features`` (B, L, D) → regions ``v`` (B, L + 1, h); the last region is the whole image."""
         v = self.regions(features.float())  # (B, L+1, h)
-        return F.normalize(v, dim=-1) if self.normalize else v
+        return v if self.normalize == "none" else F.normalize(v, dim=-1)
 
     def embed_sentences(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``tokens`` (B, T), ``lengths`` (B,) → word vectors ``s`` (B, T, h), zero on padding."""
         s = self.sentences(tokens, lengths)  # (B, T, h)
-        return F.normalize(s, dim=-1) if self.normalize else s
+        return F.normalize(s, dim=-1) if self.normalize == "both" else s
 
     def score(self, v: torch.Tensor, s: torch.Tensor, lengths: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """Eq. 8 (or 7) for every pair: ``v`` (Bi, R, h), ``s`` (Bs, T, h) → (Bi, Bs)."""
