@@ -5,17 +5,18 @@
 1. ``make_shapes(n_images, seed)``: 64×64 scenes, 80 % train / 10 % val / 10 % test, five captions each.
 2. Pretrain a SmallCNN (16-32-64 channels, 8×8 grid) to label every grid cell with the kind of object on it (or none);
    freeze it and cache its features plus one-hot row/column positions as the annotation vectors (D = 64 + 16).
-3. For each λ, train the same soft-attention decoder (``sat.analysis.shapes_attention.decoder_config``) with Adam from
-   the same initial weights and batch order, then measure it on the test images.
+3. For each decoder seed and each λ, train the same soft-attention decoder (``shapes_attention.decoder_config``) with
+   Adam — for one seed, every λ starts from the same initial weights and sees the same minibatches — then measure it
+   on the test images.
 
 Writes (all small; rerunning reproduces them bit for bit on the same machine)::
 
     checkpoints/shapes/encoder.pt              the pretrained SmallCNN and its cell classifier
-    checkpoints/shapes/soft_lambda{λ}.pt       one decoder per λ (config, vocabulary, weights)
+    checkpoints/shapes/soft_lambda{λ}_seed{s}.pt   one decoder per λ and seed (config, vocabulary, weights)
     results/shapes/train_log.jsonl             one row per epoch of every stage
     results/shapes/ablation.json               settings, run times, and the test metrics of every model
 
-Run: ``.venv/bin/python experiments/shapes_ablation.py`` (about 8 minutes on one CPU thread).
+Run: ``.venv/bin/python experiments/shapes_ablation.py`` (about 12 minutes on one CPU thread).
 """
 from __future__ import annotations
 
@@ -43,9 +44,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.0, 0.1, 1.0, 10.0])
     parser.add_argument("--n-images", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the scenes and the encoder")
+    parser.add_argument("--decoder-seeds", type=int, nargs="+", default=[0, 1],
+                        help="initial weights and minibatch order of the decoders: one model per λ and seed")
     parser.add_argument("--encoder-epochs", type=int, default=8)
-    parser.add_argument("--decoder-epochs", type=int, default=12)
+    parser.add_argument("--decoder-epochs", type=int, default=10)
     parser.add_argument("--results", type=Path, default=ROOT / "results" / "shapes")
     parser.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints" / "shapes")
     args = parser.parse_args(argv)
@@ -78,18 +81,19 @@ def main(argv: list[str] | None = None) -> dict:
     vocab = sa.shapes_vocabulary(shapes)
     table = sa.caption_table(shapes, train, vocab)
     models = {}
-    for value in args.lambdas:
-        stage = time.perf_counter()
-        config = sa.decoder_config(features.size(-1), value)
-        model = sa.train_decoder(config, vocab, features, table, table.image, epochs=args.decoder_epochs,
-                                 seed=args.seed, log=log)
-        seconds = time.perf_counter() - stage
-        name = f"soft_lambda{lambda_name(value)}"
-        sa.save_decoder(model, vocab, args.checkpoints / f"{name}.pt")
-        metrics = sa.evaluate(model, vocab, shapes, features[test], test)
-        log({"stage": "test", "lambda": value, **metrics})
-        models[name] = {"lambda": value, "checkpoint": f"checkpoints/shapes/{name}.pt", "train_seconds": seconds,
-                        "test": metrics}
+    for decoder_seed in args.decoder_seeds:
+        for value in args.lambdas:
+            stage = time.perf_counter()
+            config = sa.decoder_config(features.size(-1), value)
+            model = sa.train_decoder(config, vocab, features, table, table.image, epochs=args.decoder_epochs,
+                                     seed=decoder_seed, log=lambda row: log({**row, "seed": decoder_seed}))
+            seconds = time.perf_counter() - stage
+            name = f"soft_lambda{lambda_name(value)}_seed{decoder_seed}"
+            sa.save_decoder(model, vocab, args.checkpoints / f"{name}.pt")
+            metrics = sa.evaluate(model, vocab, shapes, features[test], test)
+            log({"stage": "test", "lambda": value, "seed": decoder_seed, **metrics})
+            models[name] = {"lambda": value, "seed": decoder_seed, "checkpoint": f"checkpoints/shapes/{name}.pt",
+                            "train_seconds": seconds, "test": metrics}
 
     result = {
         "settings": {**{k: (str(v.relative_to(ROOT)) if isinstance(v, Path) else v) for k, v in vars(args).items()},

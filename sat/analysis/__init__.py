@@ -1,2 +1,3 @@
-"""Analyses behind the mechanism chapters of the book: hard attention's gradient estimator (``reinforce``, chapter 6)
-and the doubly stochastic ablation on the synthetic shapes scenes (``shapes_attention``, chapter 7)."""
+"""Analyses behind the book's chapters, one module per question: e.g. ``reinforce`` (hard attention's gradient
+estimator, chapter 6) and ``shapes_attention`` (the doubly stochastic ablation on the synthetic scenes, chapter 7).
+Notebooks import these; they hold no model code of their own."""

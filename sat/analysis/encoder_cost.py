@@ -51,13 +51,15 @@ def count_macs(module: nn.Module, image_size: int) -> int:
 
 
 def seconds_per_image(module: nn.Module, image_size: int, batch_size: int = 1, repeats: int = 3,
-                      seed: int = 0) -> float:
-    """Median wall time of a forward pass over ``batch_size`` random images, divided by ``batch_size`` (one warm-up
-    pass first). It depends on the machine and on ``torch.get_num_threads()``."""
+                      seed: int = 0, warmup: bool = True) -> float:
+    """Median wall time of a forward pass over ``batch_size`` random images, divided by ``batch_size`` (after one
+    warm-up pass, unless ``warmup`` is False because the caller just ran the module). It depends on the machine, its
+    load and ``torch.get_num_threads()``."""
     images = torch.randn(batch_size, 3, image_size, image_size, generator=torch.Generator().manual_seed(seed))
     times = []
     with torch.no_grad():
-        module(images)
+        if warmup:
+            module(images)
         for _ in range(repeats):
             start = time.perf_counter()
             module(images)

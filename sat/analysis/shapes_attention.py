@@ -174,7 +174,8 @@ def split_indices(shapes: ShapesDataset, split: str) -> list[int]:
 
 # ----------------------------------------------------------------------------------------------------- the decoder
 def decoder_config(feature_dim: int, doubly_stochastic: float, target: str = "one") -> ModelConfig:
-    """The soft-attention decoder of the ablation: the paper's model (deep output, gate β, tanh initial state), small."""
+    """The soft-attention decoder of the ablation: the paper's model (deep output, gate β, tanh initial state),
+    small."""
     return ModelConfig(kind="sat", attention="soft", feature_dim=feature_dim, embed_dim=32, hidden_dim=64,
                        attention_dim=32, dropout=0.0, doubly_stochastic=doubly_stochastic,
                        doubly_stochastic_target=target)
@@ -315,9 +316,10 @@ def generated_captions(model: ShowAttendTell, vocab: Vocabulary, features: torch
     return [[vocab.itos[k] for k in h.tokens] for h in hypotheses], [h.attention for h in hypotheses]
 
 
-def evaluate(model: ShowAttendTell, vocab: Vocabulary, shapes: ShapesDataset, features: torch.Tensor,
-             indices: Sequence[int]) -> dict[str, float]:
-    """Every number of the ablation for one model on the images ``indices`` (whose annotations are ``features``)."""
+def measure(model: ShowAttendTell, vocab: Vocabulary, shapes: ShapesDataset, features: torch.Tensor,
+            indices: Sequence[int]) -> tuple[dict[str, float], TeacherForcedAttention]:
+    """Every number of the ablation for one model on the images ``indices`` (whose annotations are ``features``), and
+    the teacher-forced attention over their reference captions (in ``caption_table`` order) they come from."""
     table = caption_table(shapes, indices, vocab)
     row = {i: r for r, i in enumerate(indices)}
     feature_row = torch.tensor([row[i] for i in table.image.tolist()])
@@ -325,8 +327,15 @@ def evaluate(model: ShowAttendTell, vocab: Vocabulary, shapes: ShapesDataset, fe
     steps = result.mask.sum(dim=1)
     words, _ = generated_captions(model, vocab, features)
     true = [is_true_caption(w, shapes, i) for w, i in zip(words, indices)]
-    return {"word_nll": result.word_nll, **attention_correctness(result),
-            **coverage_statistics(coverage(result), steps), "true_captions": float(np.mean(true))}
+    metrics = {"word_nll": result.word_nll, **attention_correctness(result),
+               **coverage_statistics(coverage(result), steps), "true_captions": float(np.mean(true))}
+    return metrics, result
+
+
+def evaluate(model: ShowAttendTell, vocab: Vocabulary, shapes: ShapesDataset, features: torch.Tensor,
+             indices: Sequence[int]) -> dict[str, float]:
+    """The numbers of ``measure`` alone."""
+    return measure(model, vocab, shapes, features, indices)[0]
 
 
 # --------------------------------------------------------------------------------------------------- checkpoints
