@@ -47,7 +47,7 @@ export PYTHONHASHSEED := 0
 
 APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 
-.PHONY: help install sysdeps unit execute html book check test sync-notebooks clean distclean
+.PHONY: help install sysdeps features unit execute html book check test sync-notebooks clean distclean
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
@@ -99,8 +99,17 @@ test: install
 
 # ------------------------------------------------------------------------------------------------------------------- book
 # papermill: notebooks/*.ipynb -> _build/executed/notebooks/*.ipynb (never over the sources); fails on any cell error.
-execute: install
+execute: install features
 	$(PY) tools/execute_notebooks.py $(EXECUTE_FLAGS) $(NOTEBOOKS)
+
+# The chapters read Flickr8k's EfficientNet-Lite0 annotation vectors from the feature cache: extract whatever is missing
+# (all 8000 images the first time, a few minutes; nothing on later runs). Without Flickr8k, say so and go on.
+features: install
+	@if [ -n "$${SAT_DATA:-}" ] && [ -d "$${SAT_DATA}/flickr8k" ]; then \
+	  $(BIN)/sat features --dataset flickr8k --quiet; \
+	else \
+	  echo "features: Flickr8k not found (set SAT_DATA to the folder holding flickr8k/); the chapters need it" >&2; \
+	fi
 
 # Jupyter Book 1.x from a staging copy that holds the executed notebooks; -W -n --keep-going: zero warnings.
 html: install
