@@ -52,3 +52,10 @@ def test_loss_gradient_matches_autograd_on_matrix():
     loop = sum(torch.clamp(S[k, l] - S[k, k] + 1, min=0) + torch.clamp(S[l, k] - S[k, k] + 1, min=0)
                for k in range(6) for l in range(6) if l != k)
     assert torch.allclose(ranking_loss(S), loop)
+
+
+def test_hardest_negative_keeps_the_largest_violation():
+    S = torch.tensor([[1.0, 0.5, 0.9], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    # row 0: violations 0.5 − 1 + 1 = 0.5 and 0.9; column 0: none (0 − 1 + 1 = 0); others none
+    assert ranking_loss(S, 1.0, hardest=True).item() == pytest.approx(0.9 + 0.5 + 0.9)  # row 0; columns 1 and 2
+    assert ranking_loss(S, 1.0).item() == pytest.approx((0.5 + 0.9) + 0.5 + 0.9)

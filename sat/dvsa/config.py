@@ -27,6 +27,7 @@ class AlignmentConfig:
     score: str = "eq8"  # "eq8" (max over regions) or "eq7" (DeFrag: sum of positive dot products)
     length_norm: bool = True  # divide S_kl by the sentence length (deviation; False = the paper's sum)
     normalize: str = "both"  # L2-normalise "both" v_i and s_t, only the "regions", or "none" (paper; deviation)
+    hardest_negative: bool = False  # Eq. 9 sums over every negative; True keeps the hardest one (VSE++; deviation)
     margin: float = 0.2  # Δ of Eq. 9 (paper: 1 with unnormalised scores)
     # optimisation
     optimizer: str = "adam"  # "adam" or "sgd" (paper: SGD with momentum 0.9)
@@ -40,7 +41,7 @@ class AlignmentConfig:
     grad_clip: float = 5.0  # elementwise gradient clipping (paper: 5)
     seed: int = 0
     threads: int = 1
-    max_minutes: float = 30.0  # stop training (after the current epoch) once this much wall time is spent
+    max_minutes: float = 30.0  # CPU-time budget: no epoch starts that would end past it (process time, 1 thread)
     eval_images: int = 1000  # dev images used for the per-epoch recall (the first N; 1000 = the whole split)
     # outputs
     checkpoint: str = "checkpoints/flickr8k/dvsa.pt"

@@ -71,3 +71,22 @@ def make_pairs(records: Sequence[ImageRecord], store: FeatureStore, vocab: Vocab
             sentences.append(vocab.encode(tokens, add_special=False))
             owner.append(i)
     return PairSet(records, torch.from_numpy(features), sentences, torch.tensor(owner, dtype=torch.long))
+
+
+@torch.no_grad()
+def encode_records(dataset: CaptionDataset, records: Sequence[ImageRecord], encoder: str = "efficientnet-lite0",
+                   image_size: int = 224, batch_size: int = 16) -> torch.Tensor:
+    """Annotation vectors of a few images computed directly with the encoder (no cache): (N, L, D) float32.
+
+    For notebooks and figures that need a handful of images; whole splits go through the feature cache.
+    """
+    from ..data.images import image_transform, load_image
+    from ..encoders import build_encoder
+
+    net = build_encoder(encoder, image_size=image_size).eval()
+    transform = image_transform(image_size)
+    out = []
+    for start in range(0, len(records), batch_size):
+        images = torch.stack([transform(load_image(dataset.image_path(r))) for r in records[start:start + batch_size]])
+        out.append(net(images).float())  # (b, L, D)
+    return torch.cat(out)  # (N, L, D)

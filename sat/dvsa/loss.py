@@ -10,12 +10,14 @@ import torch
 
 
 def ranking_loss(S: torch.Tensor, margin: float = 1.0, image_ids: torch.Tensor | None = None,
-                 reduction: str = "sum") -> torch.Tensor:
+                 reduction: str = "sum", hardest: bool = False) -> torch.Tensor:
     """Eq. 9 for a batch: ``S`` (B, B) scores of image k (row) with sentence l (column), matches on the diagonal.
 
     ``image_ids`` (B,), when given, excludes off-diagonal pairs that show the same image (two captions of one image in a
     batch are not negatives of each other). ``reduction``: ``"sum"`` (Eq. 9 as written) or ``"mean"`` (divided by B).
     A batch where every score is equal gives 2·(B−1)·margin per image — the collapsed value to watch for.
+    ``hardest=True`` keeps only the largest violation of each row and column (VSE++, Faghri et al. 2018) instead of
+    the sum over l — a deviation from Eq. 9, off by default.
     """
     B = S.shape[0]
     diag = S.diagonal()  # (B,)
@@ -24,5 +26,9 @@ def ranking_loss(S: torch.Tensor, margin: float = 1.0, image_ids: torch.Tensor |
     negative = ~torch.eye(B, dtype=torch.bool, device=S.device)  # (B, B)
     if image_ids is not None:
         negative &= image_ids[:, None] != image_ids[None, :]
-    total = (cost_s * negative).sum() + (cost_i * negative).sum()
+    cost_s, cost_i = cost_s * negative, cost_i * negative  # (B, B), (B, B)
+    if hardest:
+        total = cost_s.amax(dim=1).sum() + cost_i.amax(dim=0).sum()
+    else:
+        total = cost_s.sum() + cost_i.sum()
     return total / B if reduction == "mean" else total
