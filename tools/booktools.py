@@ -120,8 +120,13 @@ IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
 def output_summary(cell: dict) -> dict:
     """What a code cell showed, volatile bits masked: the text (streams, text/plain, errors) and the image count."""
     texts, images, errors = [], 0, []
+    previous_stream = None  # the kernel splits one stream into chunks at timing-dependent places: join them
     for out in cell.get("outputs", []):
         kind = out.get("output_type")
+        if kind == "stream" and out.get("name") == previous_stream:
+            texts[-1] += text_of(out.get("text"))
+            continue
+        previous_stream = out.get("name") if kind == "stream" else None
         if kind == "stream":
             texts.append(f"[{out.get('name')}] " + text_of(out.get("text")))
         elif kind in ("display_data", "execute_result"):
