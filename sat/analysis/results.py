@@ -22,6 +22,8 @@ converts them. A score a paper does not report is absent from its row (shown as 
 """
 from __future__ import annotations
 
+from ..plots.curves import read_log  # noqa: F401  (the one JSONL log reader; chapters import it from here)
+
 import html
 import json
 import math
@@ -192,19 +194,6 @@ def relation(ours: float, theirs: float, unit: str = "points", digits: int = 1) 
 
 
 # --------------------------------------------------------------------------------------------- training logs
-
-def read_log(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a ``train_log.jsonl``; a line cut short (a killed run) is skipped."""
-    rows = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
-
 
 def per_epoch(rows: Sequence[Mapping[str, Any]], train_keys: Sequence[str] = ("loss", "nll"),
               eval_keys: Sequence[str] = ("Bleu_4",)) -> list[dict[str, Any]]:
