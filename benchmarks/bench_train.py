@@ -3,22 +3,31 @@
 Flickr8k-sized setting: batch 64, L = 49 locations of D = 1280 (EfficientNet-Lite0 at 224 px), LSTM 512, embedding and
 attention 512, vocabulary 2500, captions of 11 words (+ <start>/<end>; one length bucket, as the paper trains).
 Compares ``ShowAttendTell.loss`` (W_a a once per image, word and output projections outside the time loop) with a
-naive loop that recomputes everything at every step, as most public ports do. Prints the figures; asserts nothing.
+naive loop that recomputes everything at every step, as most public ports do. With ``--processes N`` it measures
+data-parallel training instead, as ``torchrun --nproc_per_node N -m sat train`` runs it: N processes of ``--threads``
+threads each, one batch of 64 per process and step, gradients averaged over gloo by DistributedDataParallel; the
+figure is the captions of all processes per second. Prints the figures; asserts nothing.
 
     python benchmarks/bench_train.py [--threads 2] [--batches 5] [--words 11] [--attention hard] [--bf16]
+    python benchmarks/bench_train.py --processes 2 --threads 1 [--bf16]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import socket
 import time
 
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from sat.models import ModelConfig, ShowAttendTell, build_model
 from sat.models.attention import soft_context
 from sat.models.show_attend_tell import lstm_update
+from sat.training.distributed import DistInfo, wrap
 
 
 def naive_loss(model: ShowAttendTell, features: torch.Tensor, captions: torch.Tensor,
@@ -53,6 +62,47 @@ def captions_per_second(loss_fn, model, features, captions, lengths, batches: in
     return done / (time.perf_counter() - wall), done / (time.process_time() - cpu)
 
 
+def random_batch(args: argparse.Namespace) -> tuple[ShowAttendTell, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model (seed 0) and one Flickr8k-sized batch: features (B, L, D), captions (B, T), lengths (B,)."""
+    torch.manual_seed(0)
+    config = ModelConfig(attention=args.attention)
+    model = build_model(config, args.vocab).train()
+    B, T = args.batch_size, args.words + 2
+    features = torch.randn(B, 49, config.feature_dim)
+    captions = torch.randint(4, args.vocab, (B, T))
+    captions[:, 0], captions[:, -1] = 1, 2
+    lengths = torch.full((B,), T)
+    return model, features, captions, lengths
+
+
+def data_parallel_worker(rank: int, args: argparse.Namespace, port: int) -> None:
+    """One of ``args.processes`` DDP ranks. The ranks step in lockstep (DDP's all-reduce), so the captions per second
+    of all of them is the sum of each rank's rate; rank 0 prints it."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(args.threads)
+    dist.init_process_group("gloo", rank=rank, world_size=args.processes)
+    model, features, captions, lengths = random_batch(args)
+    ddp = wrap(model, DistInfo(rank=rank, world_size=args.processes))
+    dist.barrier()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        per_s, per_cpu_s = captions_per_second(lambda m, *batch: ddp(*batch).loss, model, features, captions,
+                                               lengths, args.batches)
+    totals = torch.tensor([per_s, per_cpu_s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024])
+    dist.all_reduce(totals)  # sums over ranks
+    if rank == 0:
+        print(f"DDP, {args.processes} processes × {args.threads} threads ({args.attention}"
+              f"{', bf16' if args.bf16 else ''}): {float(totals[0]):7.1f} captions/s   "
+              f"({float(totals[1]) / args.processes:6.1f} per CPU s and process); "
+              f"peak resident memory {float(totals[2]):.0f} MiB over all processes")
+    dist.destroy_process_group()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -63,19 +113,17 @@ def main() -> None:
     parser.add_argument("--attention", choices=("soft", "hard"), default="soft")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16 (fast on CPUs with AVX512-BF16/AMX)")
+    parser.add_argument("--processes", type=int, default=1, help="data-parallel processes (DDP over gloo)")
     args = parser.parse_args()
+    model, features, captions, lengths = random_batch(args)
+    config = model.config
+    print(f"batch {args.batch_size}, L=49, D={config.feature_dim}, H={config.hidden_dim}, V={args.vocab}, "
+          f"{args.words} words, {args.threads} threads; captions per second of wall-clock time (per CPU second: a "
+          f"proxy on a busy machine)")
+    if args.processes > 1:
+        mp.spawn(data_parallel_worker, args=(args, free_port()), nprocs=args.processes)
+        return
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    config = ModelConfig(attention=args.attention)
-    model = build_model(config, args.vocab).train()
-    B, T = args.batch_size, args.words + 2
-    features = torch.randn(B, 49, config.feature_dim)
-    captions = torch.randint(4, args.vocab, (B, T))
-    captions[:, 0], captions[:, -1] = 1, 2
-    lengths = torch.full((B,), T)
-
-    print(f"batch {B}, L=49, D={config.feature_dim}, H={config.hidden_dim}, V={args.vocab}, {args.words} words, "
-          f"{args.threads} threads; captions per second of wall-clock time (per CPU second: a proxy on a busy machine)")
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
         fast, fast_cpu = captions_per_second(lambda m, *batch: m.loss(*batch).loss, model, features, captions, lengths,
                                              args.batches)

@@ -72,7 +72,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_checkpoint(args.checkpoint, split=args.split, beam_size=args.beam, out_dir=args.out,
                                   data_dir=args.data_dir, cache_dir=args.cache_dir, max_len=args.max_len,
                                   batch_size=args.batch_size, length_normalization=args.length_normalization,
-                                  fast=args.fast)
+                                  fast=args.fast, bf16=args.bf16)
     scores = "  ".join(f"{name} {100 * metrics[name]:.2f}" for name in SCORE_NAMES if name in metrics)
     print(f"{metrics['dataset']} {metrics['split']} ({metrics['num_images']} images, beam {metrics['beam_size']}): "
           f"{scores}  (×100)")
@@ -150,6 +150,9 @@ def _add_evaluate(subparsers: argparse._SubParsersAction, debug: argparse.Argume
                         help="rank finished beams by log p / length^P (0 = plain log-probability)")
     parser.add_argument("--fast", action="store_true",
                         help="no Java: pure-Python tokenisation and no METEOR (not the official protocol)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="decode with bfloat16 matrix products on the CPU (≈2× faster with AVX512-BF16/AMX; "
+                             "a few captions change, so the committed scores use float32)")
     parser.add_argument("--data-dir", help="data folder (default: the checkpoint's, else $SAT_DATA)")
     parser.add_argument("--cache-dir", help="feature cache folder (default: the checkpoint's, else $SAT_CACHE)")
     parser.set_defaults(func=run_evaluate)

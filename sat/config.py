@@ -75,6 +75,7 @@ class TrainConfig:
     num_threads: int = 0  # torch.set_num_threads; 0 = leave torch's default
     device: str = "auto"  # "auto" (CUDA if available) | "cpu" | "cuda"
     amp: bool = True  # mixed precision (autocast float16 + GradScaler), on CUDA only
+    cpu_bf16: bool = False  # on the CPU, autocast to bfloat16 (≈1.5× faster per thread with AVX512-BF16/AMX)
     log_every: int = 50  # steps between rows of train_log.jsonl
     checkpoint_every: int = 200  # steps between saves of last.pt (also saved at every validation and at the end)
     progress: bool = True  # tqdm progress bar

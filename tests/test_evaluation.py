@@ -101,3 +101,33 @@ def test_results_json_is_the_coco_results_format(tmp_path):
     rows = results_json(records, captions)
     assert rows == [{"image_id": "1000_a.jpg", "caption": "a dog runs"}, {"image_id": 42, "caption": "a man"}]
     assert json.loads(json.dumps(rows)) == rows
+
+
+def test_decode_split_bf16_autocasts_the_beam_search(monkeypatch):
+    import torch
+
+    import sat.decoding
+    from sat.data import Vocabulary
+    from sat.evaluation import decode_split
+    from sat.models.config import build_model
+    from _model_helpers import tiny_config
+    from _training_helpers import tiny_dataset
+
+    dataset, store = tiny_dataset(n_train=4, n_val=3)
+    vocab = Vocabulary.build([tokens for record in dataset.images for tokens in record.tokens], min_count=1)
+    torch.manual_seed(0)
+    model = build_model(tiny_config(feature_dim=store.feature_dim), len(vocab)).eval()
+    records = dataset.split("val")
+    seen = []
+    search = sat.decoding.beam_search
+
+    def spy(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(sat.decoding, "beam_search", spy)
+    plain = decode_split(model, store, records, vocab, beam_size=2, max_len=5)
+    fast = decode_split(model, store, records, vocab, beam_size=2, max_len=5, bf16=True)
+    assert seen == [False, True]
+    assert plain.keys() == fast.keys() == {record.key for record in records}
+    assert all(isinstance(caption, str) for caption in fast.values())

@@ -59,6 +59,16 @@ def test_same_seed_same_run(tmp_path: Path, data) -> None:
     assert _losses(first) == _losses(second)
 
 
+def test_cpu_bf16_autocast_trains_in_bfloat16(tmp_path: Path, data) -> None:
+    fp32 = train(tiny_config(tmp_path / "fp32", epochs=1), data=data)
+    bf16 = train(tiny_config(tmp_path / "bf16", epochs=1, cpu_bf16=True), data=data)
+    fp32_losses, bf16_losses = _losses(fp32), _losses(bf16)
+    assert fp32_losses.keys() == bf16_losses.keys()
+    assert fp32_losses != bf16_losses  # the matmuls really ran in bfloat16 ...
+    assert all(abs(bf16_losses[s] - fp32_losses[s]) < 0.05 * fp32_losses[s] for s in fp32_losses)  # ... to ~3 digits
+    assert read_checkpoint(bf16 / "last.pt")["model"]["gate.weight"].dtype == torch.float32  # weights stay float32
+
+
 @pytest.mark.parametrize("attention", ["soft", "hard"])
 def test_resume_after_kill_mid_epoch_continues_exactly(tmp_path: Path, data, attention: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,16 +25,17 @@ from .tokenizer import require_java
 
 def decode_split(model: CaptionModel, store: FeatureStore, records: Sequence[ImageRecord], vocab: Vocabulary,
                  beam_size: int = 3, max_len: int = 20, batch_size: int = 50,
-                 length_normalization: float = 0.0) -> dict[str, str]:
+                 length_normalization: float = 0.0, bf16: bool = False) -> dict[str, str]:
     """Caption every record from its cached features, ``batch_size`` images per beam search → ``{record.key: text}``.
 
-    ``beam_size=1`` is greedy search. The model is used as given (call ``model.eval()`` first).
+    ``beam_size=1`` is greedy search. The model is used as given (call ``model.eval()`` first). ``bf16`` autocasts the
+    CPU's matrix products to bfloat16: about twice as fast on CPUs with AVX512-BF16 or AMX, and a few captions change.
     """
     from ..decoding import beam_search
 
     device = next(model.parameters()).device
     captions: dict[str, str] = {}
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and device.type == "cpu"):
         for start in range(0, len(records), batch_size):
             batch = records[start:start + batch_size]
             features = store.get([record.filename for record in batch]).to(device)  # (B, L, D)
@@ -60,7 +61,7 @@ def _write_json(path: Path, value: Any) -> None:
 def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: int = 3,
                         out_dir: str | Path = "results", data_dir: str | Path | None = None,
                         cache_dir: str | Path | None = None, max_len: int = 20, batch_size: int = 50,
-                        length_normalization: float = 0.0, fast: bool = False) -> dict[str, Any]:
+                        length_normalization: float = 0.0, fast: bool = False, bf16: bool = False) -> dict[str, Any]:
     """Decode ``split`` with ``checkpoint`` and score it; write ``captions.json`` and ``metrics.json`` to ``out_dir``.
 
     The dataset, encoder and image size come from the checkpoint's config (``data_dir``/``cache_dir`` override its
@@ -91,7 +92,7 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
 
     start = time.perf_counter()
     captions = decode_split(model, store, records, vocab, beam_size=beam_size, max_len=max_len,
-                            batch_size=batch_size, length_normalization=length_normalization)
+                            batch_size=batch_size, length_normalization=length_normalization, bf16=bf16)
     decode_s = time.perf_counter() - start
     scores = score_captions({record.key: record.captions for record in records}, captions, fast=fast,
                             metrics=("Bleu", "ROUGE_L", "CIDEr") if fast else ("Bleu", "METEOR", "ROUGE_L", "CIDEr"))
@@ -100,7 +101,7 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "captions.json", results_json(records, captions))
     metrics = {**scores, "split": split, "beam_size": beam_size, "max_len": max_len,
-               "length_normalization": length_normalization, "checkpoint": str(checkpoint),
+               "length_normalization": length_normalization, "bf16": bf16, "checkpoint": str(checkpoint),
                "dataset": dataset.name, "encoder": data.encoder, "image_size": data.image_size,
                "num_images": len(records), "tokenizer": "simple" if fast else "ptb",
                "decode_s": round(decode_s, 2)}

@@ -97,7 +97,8 @@ class Trainer:
         word_counts = self.data.word_counts if cfg.log_frequency_bias else None
         self.model = build_model(config.model, len(self.data.vocab), word_counts).to(self.info.device)
         self.optimizer = make_optimizer(self.model, config)
-        self.amp = cfg.amp and self.info.device.type == "cuda"
+        self.amp = cfg.amp and self.info.device.type == "cuda"  # float16 autocast, with a gradient scaler
+        self.cpu_bf16 = cfg.cpu_bf16 and self.info.device.type == "cpu"  # bfloat16 autocast: no scaler needed
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.step = self.epoch = self.batch_in_epoch = self.bad_evals = 0
         self.best_score: float | None = None
@@ -147,7 +148,8 @@ class Trainer:
     def train_step(self, indices: list[int]) -> dict[str, float]:
         """Forward, backward and update on the pairs ``indices``; returns the batch's (all-rank) statistics."""
         features, captions, lengths = self.data.batch(indices, self.info.device)  # (B, L, D), (B, T), (B,)
-        with torch.autocast(self.info.device.type, dtype=torch.float16, enabled=self.amp):
+        with torch.autocast(self.info.device.type, dtype=torch.bfloat16 if self.cpu_bf16 else torch.float16,
+                            enabled=self.amp or self.cpu_bf16):
             out = self.wrapped(features, captions, lengths)
         signalled, out_of_time = float(self._stop_signal is not None), float(self._out_of_time())
         totals = distributed.all_reduce_sum(torch.tensor(
