@@ -53,7 +53,8 @@ class TrainConfig:
 
     optimizer: str = "adam"  # "rmsprop" (paper, Flickr8k) | "adam" (paper, Flickr30k/COCO)
     lr: float = 4e-4
-    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
+    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch ...
+    lr_decay_start: int = 1  # ... from this (0-based) epoch on: epoch e >= start trains at lr·decay^(e−start+1)
     weight_decay: float = 0.0
     momentum: float = 0.0  # RMSProp only
     rmsprop_alpha: float = 0.99  # RMSProp's decay of the squared-gradient average

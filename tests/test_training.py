@@ -190,3 +190,14 @@ def test_features_in_memory_or_memory_mapped_give_the_same_batches() -> None:
     assert captions.shape == (5, int(lengths.max())) and (captions[:, 0] == 1).all()
     record = dataset.images[in_ram.image_rows[40]]  # pair 40's features are its image's row of the store
     assert torch.equal(features[3], torch.from_numpy(store.array[store.index[record.filename]]).float())
+
+
+def test_learning_rate_schedule_steps_down_from_lr_decay_start() -> None:
+    from sat.config import TrainConfig
+    from sat.training.trainer import learning_rate
+
+    every_epoch = TrainConfig(lr=1.0, lr_decay=0.8)  # the default start: decay after every epoch
+    assert [learning_rate(every_epoch, e) for e in range(3)] == pytest.approx([1.0, 0.8, 0.64])
+    step_down = TrainConfig(lr=4e-4, lr_decay=0.5, lr_decay_start=7)  # constant for 7 epochs, then halved each epoch
+    assert [learning_rate(step_down, e) for e in (0, 6, 7, 8)] == pytest.approx([4e-4, 4e-4, 2e-4, 1e-4])
+    assert learning_rate(TrainConfig(lr=3e-4), 50) == 3e-4  # lr_decay 1: constant

@@ -1,12 +1,14 @@
 """Publish a finished Flickr8k training run: the half-precision checkpoint, its log and config, and its test scores.
 
-    python tools/publish_run.py runs/flickr8k_soft soft [--beams 1 3 5]
+    python tools/publish_run.py runs/flickr8k_soft soft [--beams 1 3 5 7] [--length-norms 0 0.5 1]
 
 1. ``RUN/best.pt`` (best validation BLEU-4) → ``checkpoints/flickr8k/NAME.pt`` in float16, inference only (≤ 25 MB).
 2. ``RUN/train_log.jsonl`` and ``RUN/config.yaml`` → ``results/flickr8k/NAME/``.
-3. The beam size is chosen on the dev split only: each of ``--beams`` decodes the 1000 dev images and the one with the
-   best dev BLEU-4 wins (``results/flickr8k/NAME/dev_beam_selection.json`` keeps every dev score).
-4. ``sat evaluate`` with that beam on the 1000 test images → ``results/flickr8k/NAME/{captions,metrics}.json``.
+3. The beam size and length normalisation are chosen on the dev split only: every pair of ``--beams`` ×
+   ``--length-norms`` decodes the 1000 dev images and the pair with the best dev BLEU-4 + METEOR wins — the two
+   scores of the paper's headline comparison, equally weighted (``--criterion Bleu_4`` for BLEU-4 alone).
+   ``results/flickr8k/NAME/dev_beam_selection.json`` keeps every dev score.
+4. ``sat evaluate`` with that choice on the 1000 test images → ``results/flickr8k/NAME/{captions,metrics}.json``.
 """
 from __future__ import annotations
 
@@ -20,9 +22,15 @@ from sat.evaluation import evaluate_checkpoint
 from sat.training.checkpoint import export_half
 
 REPO = Path(__file__).resolve().parent.parent
+SCORES = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
 
 
-def publish(run_dir: Path, name: str, beams: list[int]) -> dict:
+def dev_criterion(scores: dict[str, float], criterion: str) -> float:
+    """The dev score a decoding choice is ranked by: the sum of the named coco-caption scores (``"Bleu_4+METEOR"``)."""
+    return sum(scores[name] for name in criterion.split("+"))
+
+
+def publish(run_dir: Path, name: str, beams: list[int], length_norms: list[float], criterion: str) -> dict:
     checkpoint = Path("checkpoints/flickr8k") / f"{name}.pt"  # relative: metrics.json names it the same everywhere
     results = REPO / "results/flickr8k" / name
     results.mkdir(parents=True, exist_ok=True)
@@ -30,18 +38,23 @@ def publish(run_dir: Path, name: str, beams: list[int]) -> dict:
     for file in ("train_log.jsonl", "config.yaml"):
         shutil.copyfile(run_dir / file, results / file)
 
+    choices = [(beam, norm) for beam in beams for norm in (length_norms if beam > 1 else [0.0])]  # one caption: no choice
     dev = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for beam in beams:
-            scores = evaluate_checkpoint(REPO / checkpoint, split="val", beam_size=beam, out_dir=Path(scratch) / str(beam))
-            dev[beam] = {key: scores[key] for key in ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")}
-            print(f"{name}: dev beam {beam}: BLEU-4 {100 * dev[beam]['Bleu_4']:.2f} METEOR {100 * dev[beam]['METEOR']:.2f}"
-                  f" CIDEr {100 * dev[beam]['CIDEr']:.1f}", flush=True)
-    best_beam = max(dev, key=lambda beam: dev[beam]["Bleu_4"])
+        for beam, norm in choices:
+            scores = evaluate_checkpoint(REPO / checkpoint, split="val", beam_size=beam, length_normalization=norm,
+                                         out_dir=Path(scratch) / f"{beam}_{norm}")
+            dev[(beam, norm)] = {key: scores[key] for key in SCORES}
+            print(f"{name}: dev beam {beam}, length normalisation {norm}: BLEU-4 {100 * scores['Bleu_4']:.2f} "
+                  f"METEOR {100 * scores['METEOR']:.2f} CIDEr {100 * scores['CIDEr']:.1f}", flush=True)
+    best_beam, best_norm = max(dev, key=lambda choice: dev_criterion(dev[choice], criterion))
     (results / "dev_beam_selection.json").write_text(json.dumps(
-        {"criterion": "dev Bleu_4", "chosen_beam": best_beam, "dev": {str(k): v for k, v in dev.items()}}, indent=2) + "\n")
-    metrics = evaluate_checkpoint(checkpoint, split="test", beam_size=best_beam, out_dir=results)
-    print(f"{name}: test beam {best_beam}: " + ", ".join(
+        {"criterion": f"dev {criterion}", "chosen_beam": best_beam, "chosen_length_normalization": best_norm,
+         "dev": [{"beam": beam, "length_normalization": norm, **scores} for (beam, norm), scores in dev.items()]},
+        indent=2) + "\n")
+    metrics = evaluate_checkpoint(checkpoint, split="test", beam_size=best_beam, length_normalization=best_norm,
+                                  out_dir=results)
+    print(f"{name}: test beam {best_beam}, length normalisation {best_norm}: " + ", ".join(
         f"{key} {100 * metrics[key]:.2f}" for key in ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "CIDEr")))
     return metrics
 
@@ -50,11 +63,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("name")
-    parser.add_argument("--beams", type=int, nargs="+", default=[1, 3, 5])
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, 3, 5, 7])
+    parser.add_argument("--length-norms", type=float, nargs="+", default=[0.0, 0.5, 1.0],
+                        help="exponents P of the final ranking by log p / length^P")
+    parser.add_argument("--criterion", default="Bleu_4+METEOR", help="dev scores to maximise, joined by +")
     args = parser.parse_args()
     import os
     os.chdir(REPO)
-    publish(args.run_dir.resolve(), args.name, args.beams)
+    publish(args.run_dir.resolve(), args.name, args.beams, args.length_norms, args.criterion)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..config import ExperimentConfig
+from ..config import ExperimentConfig, TrainConfig
 from ..data import LengthBucketSampler
 from ..models.config import build_model
 from . import distributed
@@ -56,6 +56,12 @@ def make_optimizer(model: torch.nn.Module, config: ExperimentConfig) -> torch.op
         return torch.optim.RMSprop(model.parameters(), lr=train.lr, alpha=train.rmsprop_alpha,
                                    momentum=train.momentum, weight_decay=train.weight_decay)
     return torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+
+
+def learning_rate(train: TrainConfig, epoch: int) -> float:
+    """The learning rate of (0-based) ``epoch``: ``train.lr``, times ``lr_decay`` for every epoch from
+    ``lr_decay_start`` on (a step-down after a constant start, or with the default start 1 a decay every epoch)."""
+    return train.lr * train.lr_decay ** max(0, epoch - train.lr_decay_start + 1)
 
 
 class Trainer:
@@ -283,7 +289,7 @@ class Trainer:
         while self.epoch < cfg.epochs:
             self.sampler.set_epoch(self.epoch)
             batches = list(self.sampler)  # this rank's batches of the epoch, in order
-            lr = cfg.lr * cfg.lr_decay ** self.epoch
+            lr = learning_rate(cfg, self.epoch)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             if self.bar is None and self.info.is_main and cfg.progress:
