@@ -47,8 +47,10 @@ def _plot_path(plot_dir: Path, image: str, taken: set[Path]) -> Path:
 
 def caption_images(paths: Sequence[str | Path], checkpoint: str | Path | None = None, beam_size: int = 3,
                    plot_dir: str | Path | None = None, max_len: int = 20, batch_size: int = 16,
-                   device: str | torch.device = "cpu") -> list[CaptionResult]:
+                   device: str | torch.device = "cpu", length_normalization: float = 0.0) -> list[CaptionResult]:
     """Caption every image of ``paths``, in order → ``[(path, caption | None, error | None)]``.
+
+    ``length_normalization`` P ranks the finished beams by log p / length^P (as ``sat evaluate``).
 
     ``plot_dir``: also save the paper-style attention figure of each caption as ``PLOT_DIR/STEM.png`` (models
     without attention have none). Bad images become results with an error; a missing or broken checkpoint raises.
@@ -82,7 +84,8 @@ def caption_images(paths: Sequence[str | Path], checkpoint: str | Path | None = 
         with torch.no_grad():
             images = torch.stack([transform(image) for _, _, image in batch]).to(device)  # (B, 3, S, S)
             features = encoder(images)  # (B, L, D)
-            hypotheses = beam_search(model, features, beam_size=beam_size, max_len=max_len)
+            hypotheses = beam_search(model, features, beam_size=beam_size, max_len=max_len,
+                                     length_normalization=length_normalization)
         for (position, path, image), hypothesis in zip(batch, hypotheses):
             words = vocab.decode(hypothesis.tokens)
             results[position] = CaptionResult(path, " ".join(words), None)

@@ -84,7 +84,7 @@ def run_caption(args: argparse.Namespace) -> int:
     from .caption import caption_images
 
     results = caption_images(args.images, checkpoint=args.checkpoint, beam_size=args.beam, plot_dir=args.plot,
-                             max_len=args.max_len)
+                             max_len=args.max_len, length_normalization=args.length_normalization)
     failed = 0
     for path, caption, error in results:
         if error is None:
@@ -169,6 +169,8 @@ def _add_caption(subparsers: argparse._SubParsersAction, debug: argparse.Argumen
                              "checkpoints/flickr8k/soft.pt)")
     parser.add_argument("--beam", type=int, default=3, metavar="K", help="beam size (1 = greedy)")
     parser.add_argument("--max-len", type=int, default=20, help="longest caption, in words")
+    parser.add_argument("--length-normalization", type=float, default=0.0, metavar="P",
+                        help="rank finished beams by log p / length^P (0 = plain log-probability)")
     parser.add_argument("--plot", metavar="DIR",
                         help="also save each image's attention figure (one panel per word) as DIR/IMAGE.png")
     parser.set_defaults(func=run_caption)

@@ -97,3 +97,14 @@ def test_features_and_download_on_a_complete_folder(tmp_path, capsys):
     assert "small-cnn-64" in out and "1 of the 1 requested extracted" in out
     assert main(["features", "--dataset", "nonsense", "--data-dir", str(data)]) == 2
     assert capsys.readouterr().err.startswith("sat: error: unknown dataset")
+
+
+def test_help_does_not_import_torch():
+    """`sat --help` builds every subcommand's parser; PyTorch (seconds to import) waits until a command runs."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from sat.cli import build_parser; build_parser().format_help(); "
+             "print(sorted(m for m in ('torch', 'torchvision', 'numpy') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"

@@ -67,3 +67,16 @@ def test_config_file_and_cli():
     assert args.split == "test" and callable(args.func)
     args = parser.parse_args(["train-alignment", "--config", "c.yaml", "--epochs", "2"])
     assert args.epochs == 2 and callable(args.func)
+
+
+def test_region_grid_survives_the_checkpoint(tmp_path):
+    dataset, store = tiny_dataset()
+    config = AlignmentConfig(word_dim=8, hidden_dim=16, min_count=1, epochs=1, batch_size=8, lr=0.01, region_grid=0,
+                             checkpoint="ckpt/dvsa.pt", log="log/train_log.jsonl")
+    train_alignment(config, dataset, store, log=None, repo_root=tmp_path)
+    loaded, vocab, cfg, _ = load_checkpoint(tmp_path / "ckpt/dvsa.pt")
+    assert cfg.region_grid == 0 and loaded.regions.grid == 0
+    features = make_pairs(dataset.split("val"), store, vocab).features[:3].float()  # (3, 4, 8): 2×2 cells
+    assert loaded.embed_images(features).shape == (3, 1, 16)  # the whole image alone
+    loaded.regions.grid = 2  # the same W_m scores the cells too
+    assert loaded.embed_images(features).shape == (3, 5, 16)

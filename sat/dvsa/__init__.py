@@ -6,20 +6,22 @@ the image–sentence alignment model, retrieval evaluation and snippet alignment
 * :func:`retrieval_metrics` — R@1/5/10 and median rank, image annotation and image search
 * :func:`viterbi` — the chain-MRF snippet alignment (Eqs. 10–12)
 * :func:`train_alignment`, :class:`AlignmentConfig`, :func:`load_checkpoint`, :func:`evaluate_checkpoint_retrieval`
-"""
-from .alignment import snippets, viterbi
-from .checkpoint import load_checkpoint, save_checkpoint
-from .cli import cli_evaluate_retrieval, cli_train_alignment, evaluate_checkpoint_retrieval, register_cli
-from .config import AlignmentConfig
-from .loss import ranking_loss
-from .model import AlignmentModel
-from .retrieval import KEYS, retrieval_metrics
-from .score import score_matrix
-from .sentence import BRNN
-from .train import train_alignment
 
-__all__ = [
-    "AlignmentConfig", "AlignmentModel", "BRNN", "KEYS", "cli_evaluate_retrieval", "cli_train_alignment",
-    "evaluate_checkpoint_retrieval", "load_checkpoint", "ranking_loss", "register_cli", "retrieval_metrics",
-    "save_checkpoint", "score_matrix", "snippets", "train_alignment", "viterbi",
-]
+The names are imported on first use (PEP 562), so that ``sat --help``, which imports ``sat.dvsa.cli``, does not pay for
+PyTorch.
+"""
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+
+_HOMES = {
+    "snippets": "alignment", "viterbi": "alignment",
+    "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "cli_evaluate_retrieval": "cli", "cli_train_alignment": "cli", "evaluate_checkpoint_retrieval": "cli",
+    "register_cli": "cli",
+    "AlignmentConfig": "config", "ranking_loss": "loss", "AlignmentModel": "model",
+    "KEYS": "retrieval", "retrieval_metrics": "retrieval", "score_matrix": "score", "BRNN": "sentence",
+    "train_alignment": "train",
+}
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

@@ -19,6 +19,7 @@ class AlignmentConfig:
     image_size: int = 224
     min_count: int = 5  # vocabulary: words seen at least this often in training captions (paper: 5)
     # model (§3.1)
+    region_grid: int | None = None  # None: every encoder cell (7×7) + whole image; n: cells pooled to n×n; 0: whole only
     word_dim: int = 300  # x_t
     hidden_dim: int = 512  # h, shared by regions and words
     word_vectors: str | None = None  # optional word2vec/GloVe text file for W_w; None = learned from scratch

@@ -23,9 +23,9 @@ class AlignmentModel(nn.Module):
 
     def __init__(self, vocab_size: int, feature_dim: int, word_dim: int = 300, hidden_dim: int = 512,
                  dropout: float = 0.0, recurrent_init: float = 0.5, score: str = "eq8", length_norm: bool = True,
-                 normalize: str = "both") -> None:
+                 normalize: str = "both", region_grid: int | None = None) -> None:
         super().__init__()
-        self.regions = RegionEmbedding(feature_dim, hidden_dim, dropout)
+        self.regions = RegionEmbedding(feature_dim, hidden_dim, dropout, region_grid)
         self.sentences = BRNN(vocab_size, word_dim, hidden_dim, dropout, recurrent_init)
         if normalize not in ("both", "regions", "none"):
             raise ValueError(f"normalize must be 'both', 'regions' or 'none', not {normalize!r}")
@@ -34,11 +34,12 @@ class AlignmentModel(nn.Module):
     @classmethod
     def from_config(cls, config: AlignmentConfig, vocab_size: int, feature_dim: int) -> "AlignmentModel":
         return cls(vocab_size, feature_dim, config.word_dim, config.hidden_dim, config.dropout, config.recurrent_init,
-                   config.score, config.length_norm, config.normalize)
+                   config.score, config.length_norm, config.normalize, config.region_grid)
 
     def embed_images(self, features: torch.Tensor) -> torch.Tensor:
-        """``features`` (B, L, D) → regions ``v`` (B, L + 1, h); the last region is the whole image."""
-        v = self.regions(features.float())  # (B, L+1, h)
+        """``features`` (B, L, D) → regions ``v`` (B, R, h), R = L + 1 (or ``region_grid``² + 1); the last region is
+        the whole image."""
+        v = self.regions(features.float())  # (B, R, h)
         return v if self.normalize == "none" else F.normalize(v, dim=-1)
 
     def embed_sentences(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

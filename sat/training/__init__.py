@@ -5,8 +5,7 @@ does not pay for PyTorch and torchvision.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _HOMES = {
     "CheckpointError": "checkpoint", "export_half": "checkpoint", "load_for_inference": "checkpoint",
@@ -15,15 +14,4 @@ _HOMES = {
     "NonFiniteLossError": "trainer", "Trainer": "trainer", "train": "trainer",
 }
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
