@@ -115,8 +115,7 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16 (fast on CPUs with AVX512-BF16/AMX)")
     parser.add_argument("--processes", type=int, default=1, help="data-parallel processes (DDP over gloo)")
     args = parser.parse_args()
-    model, features, captions, lengths = random_batch(args)
-    config = model.config
+    config = ModelConfig(attention=args.attention)
     print(f"batch {args.batch_size}, L=49, D={config.feature_dim}, H={config.hidden_dim}, V={args.vocab}, "
           f"{args.words} words, {args.threads} threads; captions per second of wall-clock time (per CPU second: a "
           f"proxy on a busy machine)")
@@ -124,6 +123,7 @@ def main() -> None:
         mp.spawn(data_parallel_worker, args=(args, free_port()), nprocs=args.processes)
         return
     torch.set_num_threads(args.threads)
+    model, features, captions, lengths = random_batch(args)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
         fast, fast_cpu = captions_per_second(lambda m, *batch: m.loss(*batch).loss, model, features, captions, lengths,
                                              args.batches)

@@ -18,11 +18,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from sat.evaluation import evaluate_checkpoint
+from sat.evaluation import SCORE_NAMES, evaluate_checkpoint
 from sat.training.checkpoint import export_half
 
 REPO = Path(__file__).resolve().parent.parent
-SCORES = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
 
 
 def dev_criterion(scores: dict[str, float], criterion: str) -> float:
@@ -44,7 +43,7 @@ def publish(run_dir: Path, name: str, beams: list[int], length_norms: list[float
         for beam, norm in choices:
             scores = evaluate_checkpoint(REPO / checkpoint, split="val", beam_size=beam, length_normalization=norm,
                                          out_dir=Path(scratch) / f"{beam}_{norm}")
-            dev[(beam, norm)] = {key: scores[key] for key in SCORES}
+            dev[(beam, norm)] = {key: scores[key] for key in SCORE_NAMES}
             print(f"{name}: dev beam {beam}, length normalisation {norm}: BLEU-4 {100 * scores['Bleu_4']:.2f} "
                   f"METEOR {100 * scores['METEOR']:.2f} CIDEr {100 * scores['CIDEr']:.1f}", flush=True)
     best_beam, best_norm = max(dev, key=lambda choice: dev_criterion(dev[choice], criterion))

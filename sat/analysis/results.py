@@ -22,8 +22,6 @@ converts them. A score a paper does not report is absent from its row (shown as 
 """
 from __future__ import annotations
 
-from ..plots.curves import read_log  # noqa: F401  (the one JSONL log reader; chapters import it from here)
-
 import html
 import json
 import math
@@ -35,6 +33,7 @@ from typing import Any
 import torch
 
 from ..evaluation.metrics import SCORE_NAMES
+from ..plots.curves import read_log  # noqa: F401  (the one JSONL log reader; chapters import it from here)
 
 # ---------------------------------------------------------------------------------------------- published numbers
 
