@@ -59,6 +59,7 @@ class TrainConfig:
     momentum: float = 0.0  # RMSProp only
     rmsprop_alpha: float = 0.99  # RMSProp's decay of the squared-gradient average
     grad_clip: float = 5.0  # clip the global gradient norm to this (arctic clip_c); 0 = off
+    ema_decay: float = 0.0  # validate and export an exponential moving average of the weights (averaging.py); 0 = off
     batch_size: int = 64  # captions per minibatch, all of one length (§5)
     epochs: int = 20
     max_steps: int = 0  # stop after this many optimizer steps in all; 0 = no limit
@@ -89,8 +90,10 @@ class TrainConfig:
         for name in ("batch_size", "val_beam", "val_max_len", "val_batch_size", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
+        if self.ema_decay >= 1:
+            raise ValueError(f"TrainConfig.ema_decay must be below 1 (0 = off), got {self.ema_decay}")
         for name in ("lr", "epochs", "max_steps", "eval_every", "patience", "val_images", "num_threads", "grad_clip",
-                     "max_minutes", "weight_decay", "momentum"):
+                     "max_minutes", "weight_decay", "momentum", "ema_decay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must not be negative, got {getattr(self, name)}")
 

@@ -69,11 +69,11 @@ def test_cpu_bf16_autocast_trains_in_bfloat16(tmp_path: Path, data) -> None:
     assert read_checkpoint(bf16 / "last.pt")["model"]["gate.weight"].dtype == torch.float32  # weights stay float32
 
 
-@pytest.mark.parametrize("attention", ["soft", "hard"])
-def test_resume_after_kill_mid_epoch_continues_exactly(tmp_path: Path, data, attention: str,
+@pytest.mark.parametrize("attention, ema_decay", [("soft", 0.0), ("hard", 0.0), ("soft", 0.8)])
+def test_resume_after_kill_mid_epoch_continues_exactly(tmp_path: Path, data, attention: str, ema_decay: float,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     def config(folder: str):
-        experiment = tiny_config(tmp_path / folder, epochs=2, checkpoint_every=3)
+        experiment = tiny_config(tmp_path / folder, epochs=2, checkpoint_every=3, ema_decay=ema_decay)
         experiment.model.attention = attention
         return experiment
 
@@ -97,6 +97,10 @@ def test_resume_after_kill_mid_epoch_continues_exactly(tmp_path: Path, data, att
 
     resumed = _losses(train(config("killed"), resume=True, data=data))
     assert resumed == reference  # every step, the next one after the checkpoint included, bit for bit
+    if ema_decay:  # the weight average was restored too, with its count of updates
+        final, expected = (read_checkpoint(tmp_path / folder / "tiny" / "last.pt") for folder in ("killed", "uninterrupted"))
+        assert final["ema_updates"] == expected["ema_updates"] == max(reference)
+        assert all(torch.equal(final["ema"][key], expected["ema"][key]) for key in expected["ema"])
 
 
 def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path: Path, data,
@@ -201,3 +205,24 @@ def test_learning_rate_schedule_steps_down_from_lr_decay_start() -> None:
     step_down = TrainConfig(lr=4e-4, lr_decay=0.5, lr_decay_start=7)  # constant for 7 epochs, then halved each epoch
     assert [learning_rate(step_down, e) for e in (0, 6, 7, 8)] == pytest.approx([4e-4, 4e-4, 2e-4, 1e-4])
     assert learning_rate(TrainConfig(lr=3e-4), 50) == 3e-4  # lr_decay 1: constant
+
+
+def test_weight_average_is_the_ema_of_the_trajectory_and_is_what_inference_uses(tmp_path: Path, data) -> None:
+    decay = 0.75
+    one, two = (read_checkpoint(train(tiny_config(tmp_path / f"s{n}", max_steps=n, ema_decay=decay), data=data)
+                                / "last.pt") for n in (1, 2))
+    plain = train(tiny_config(tmp_path / "plain", max_steps=2), data=data)
+    assert _losses(plain) == _losses(tmp_path / "s2" / "tiny")  # averaging never changes the training itself
+    assert one["ema_updates"] == 1 and two["ema_updates"] == 2
+    for key, theta_2 in two["model"].items():
+        if theta_2.is_floating_point():
+            assert torch.equal(one["ema"][key], one["model"][key])  # the first update copies θ_1
+            torch.testing.assert_close(two["ema"][key], decay * one["model"][key] + (1 - decay) * theta_2)
+    assert not torch.equal(two["ema"]["gate.weight"], two["model"]["gate.weight"])
+    assert read_checkpoint(tmp_path / "plain" / "tiny" / "last.pt")["ema"] is None
+    run = tmp_path / "s2" / "tiny"
+    best = read_checkpoint(run / "best.pt")
+    model, _, _ = load_for_inference(run / "best.pt")
+    assert torch.equal(model.state_dict()["gate.weight"], best["ema"]["gate.weight"])  # the average, not θ
+    exported, _, _ = load_for_inference(run / "best_fp16.pt")
+    torch.testing.assert_close(exported.state_dict()["gate.weight"], best["ema"]["gate.weight"], atol=1e-3, rtol=1e-3)

@@ -10,20 +10,17 @@ import json
 import sys
 from pathlib import Path
 
+from sat.analysis.results import PAPER_ROWS
+from sat.dvsa.retrieval import PUBLISHED_RETRIEVAL
+
 REPO = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 RETRIEVAL_BEGIN, RETRIEVAL_END = "<!-- retrieval:begin -->", "<!-- retrieval:end -->"
 
-# Xu et al. (2015), Table 1, Flickr8k (BLEU and METEOR ×100; no CIDEr reported); Karpathy & Fei-Fei (2015), Table 2.
-PAPER_ROWS = [
-    ("Soft-Attention (Xu et al.)", [67, 44.8, 29.9, 19.5], 18.93, None),
-    ("Hard-Attention (Xu et al.)", [67, 45.7, 31.4, 21.3], 20.30, None),
-    ("Google NIC (as reported by Xu et al.)", [63, 41, 27, None], None, None),
-    ("Multimodal RNN (Karpathy & Fei-Fei, Table 2)", [57.9, 38.3, 24.5, 16.0], 16.7, 31.8),
-]
+# The published numbers live in the package (one copy each); the README labels say where they come from.
+PAPER_LABELS = {"soft": "Soft-Attention (Xu et al.)", "hard": "Hard-Attention (Xu et al.)",
+                "nic": "Google NIC (as reported by Xu et al.)", "mrnn": "Multimodal RNN (Karpathy & Fei-Fei, Table 2)"}
 OURS = [("soft", "Soft attention"), ("hard", "Hard attention"), ("nic", "Show and Tell"), ("mrnn", "Multimodal RNN")]
-# Karpathy & Fei-Fei (2015), Table 1, Flickr8k, BRNN: R@1, R@5, R@10 (%), median rank; image annotation, image search.
-PAPER_RETRIEVAL = ([16.5, 40.6, 54.2, 7.6], [11.8, 32.1, 44.7, 12.4])
 RETRIEVAL_KEYS = ("R@1", "R@5", "R@10", "medr")
 
 
@@ -33,8 +30,10 @@ def _cell(value: float | None, digits: int = 1) -> str:
 
 def results_table(results_dir: Path = REPO / "results" / "flickr8k") -> str:
     lines = ["| Model | B-1 | B-2 | B-3 | B-4 | METEOR | CIDEr | beam (P) |", "|---|---|---|---|---|---|---|---|"]
-    for name, bleu, meteor, cider in PAPER_ROWS:
-        lines.append(f"| {name} | " + " | ".join(_cell(b) for b in bleu) + f" | {_cell(meteor, 2)} | {_cell(cider)} | — |")
+    for key, label in PAPER_LABELS.items():
+        scores = PAPER_ROWS[key].scores
+        lines.append(f"| {label} | " + " | ".join(_cell(scores.get(f"Bleu_{n}")) for n in range(1, 5))
+                     + f" | {_cell(scores.get('METEOR'), 2)} | {_cell(scores.get('CIDEr'))} | — |")
     for key, label in OURS:
         path = results_dir / key / "metrics.json"
         if not path.is_file():
@@ -50,8 +49,9 @@ def results_table(results_dir: Path = REPO / "results" / "flickr8k") -> str:
 def retrieval_table(path: Path = REPO / "results" / "flickr8k" / "dvsa" / "retrieval.json") -> str:
     header = "| Model | " + " | ".join(f"{side} {key}" for side in ("i2t", "t2i") for key in RETRIEVAL_KEYS) + " |"
     lines = [header, "|---" * 9 + "|"]
-    lines.append("| BRNN (Karpathy & Fei-Fei, Table 1) | "
-                 + " | ".join(_cell(value) for row in PAPER_RETRIEVAL for value in row) + " |")
+    brnn = PUBLISHED_RETRIEVAL["BRNN"]
+    lines.append("| BRNN (Karpathy & Fei-Fei, supplementary Table 5) | "
+                 + " | ".join(_cell(brnn[f"{side}_{key}"]) for side in ("i2t", "t2i") for key in RETRIEVAL_KEYS) + " |")
     if path.is_file():
         r = json.loads(path.read_text())
         lines.append("| **sat: alignment model** (this repo) | "

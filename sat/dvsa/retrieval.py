@@ -14,6 +14,14 @@ import torch
 
 KEYS = ("i2t_R@1", "i2t_R@5", "i2t_R@10", "i2t_medr", "t2i_R@1", "t2i_R@5", "t2i_R@10", "t2i_medr")
 
+# Karpathy & Fei-Fei (2015), supplementary Table 5: Flickr8k test, R@K in percent and median rank, in KEYS order. Every
+# number there is marked "(r)", reported rather than re-run; quoted here, not independently verified.
+PUBLISHED_RETRIEVAL: dict[str, dict[str, float]] = {
+    "DeViSE": dict(zip(KEYS, (4.5, 18.1, 29.2, 26, 6.7, 21.9, 32.7, 25))),
+    "DeFrag": dict(zip(KEYS, (12.6, 32.9, 44.0, 14, 9.7, 29.6, 42.5, 15))),
+    "BRNN": dict(zip(KEYS, (16.5, 40.6, 54.2, 7.6, 11.8, 32.1, 44.7, 12.4))),
+}
+
 
 def i2t_ranks(sim: torch.Tensor, sentence_image: torch.Tensor) -> torch.Tensor:
     """Image annotation: ``sim`` (N_img, N_sent), ``sentence_image`` (N_sent,) → 1-based ranks (N_img,).

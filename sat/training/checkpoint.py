@@ -8,7 +8,8 @@ checkpoint untouched.
 
 Training checkpoints (``kind: "train"``) hold the model, optimizer and AMP scaler states, the vocabulary, the
 experiment config, the position (step, epoch, batches done in that epoch), every RNG state of every rank, the best
-validation score and the wall time spent. The hard-attention REINFORCE baseline is a buffer of the model, so it is in
+validation score and the wall time spent, and with ``train.ema_decay`` the weight average (``ema``, which inference
+uses instead of ``model``) and its number of updates. The hard-attention REINFORCE baseline is a buffer of the model, so it is in
 the model's state dict. ``export_half`` keeps what inference needs (``kind: "inference"``): float16 weights, the
 vocabulary and the config.
 """
@@ -163,7 +164,8 @@ def save_training_checkpoint(path: str | Path, *, model: CaptionModel, optimizer
                              vocab: Vocabulary, config: ExperimentConfig, step: int, epoch: int,
                              batch_in_epoch: int, rng: list[dict[str, Any]], best_score: float | None,
                              best_step: int | None, bad_evals: int, elapsed_s: float,
-                             scaler: dict[str, Any] | None = None) -> Path:
+                             scaler: dict[str, Any] | None = None, ema: dict[str, torch.Tensor] | None = None,
+                             ema_updates: int = 0) -> Path:
     """Write everything ``--resume`` needs; ``rng`` holds one :func:`rng_state` per rank (rank 0 first)."""
     return write_checkpoint(path, {
         "format": FORMAT_VERSION, "kind": "train",
@@ -172,6 +174,7 @@ def save_training_checkpoint(path: str | Path, *, model: CaptionModel, optimizer
         "optimizer": optimizer.state_dict(), "scaler": scaler or {},
         "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": rng,
         "best_score": best_score, "best_step": best_step, "bad_evals": bad_evals, "elapsed_s": elapsed_s,
+        "ema": ema, "ema_updates": ema_updates,
     })
 
 
@@ -228,13 +231,19 @@ def load_training_checkpoint(path: str | Path, config: ExperimentConfig | None =
 
 # ------------------------------------------------------------------------------------------------------- inference
 
+def inference_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights a checkpoint payload is used with: the weight average where training kept one, else the model's."""
+    return state["ema"] if state.get("ema") is not None else state["model"]
+
+
 def export_half(checkpoint: str | Path, out: str | Path) -> Path:
-    """Write an inference-only copy of ``checkpoint``: float16 weights, vocabulary and config (no optimizer state).
+    """Write an inference-only copy of ``checkpoint``: float16 weights (:func:`inference_weights`), vocabulary and
+    config (no optimizer state).
 
     Warns when the result is larger than 25 MB (too big to commit comfortably).
     """
     state = read_checkpoint(checkpoint)
-    weights = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in inference_weights(state).items()}
     out = write_checkpoint(out, {"format": FORMAT_VERSION, "kind": "inference", "config": state["config"],
                                  "vocab": state["vocab"], "model": weights, "step": state.get("step"),
                                  "best_score": state.get("best_score"), "source": str(checkpoint)})
@@ -246,8 +255,8 @@ def export_half(checkpoint: str | Path, out: str | Path) -> Path:
 
 def load_for_inference(path: str | Path, device: str | torch.device = "cpu"
                        ) -> tuple[CaptionModel, Vocabulary, ExperimentConfig]:
-    """The model (float32, eval mode, on ``device``), its vocabulary and experiment config, from a training or an
-    exported checkpoint."""
+    """The model (float32, eval mode, on ``device``; :func:`inference_weights`), its vocabulary and experiment config,
+    from a training or an exported checkpoint."""
     from ..models.config import build_model
 
     state = read_checkpoint(path)
@@ -257,7 +266,7 @@ def load_for_inference(path: str | Path, device: str | torch.device = "cpu"
     except (KeyError, ValueError, TypeError) as err:
         raise CheckpointError(f"{path}: checkpoint config or vocabulary unreadable ({err})") from None
     model = build_model(config.model, len(vocab))
-    weights = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in inference_weights(state).items()}
     try:
         model.load_state_dict(weights)
     except RuntimeError as err:

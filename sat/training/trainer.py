@@ -7,6 +7,7 @@ A run lives in ``OUT_DIR/NAME/``::
     train_log.jsonl    train rows (loss, nll, extra model metrics, captions/s, lr) and eval rows (val BLEU)
     last.pt            the latest state (every ``checkpoint_every`` steps, at every validation, at the end, on SIGTERM)
     best.pt            the state with the best validation BLEU-4
+                       (with ``train.ema_decay`` the weight average is what is validated and exported)
     best_fp16.pt       ``export_half(best.pt)``: float16 weights + vocabulary + config, for inference
 
 Exact resumption: the batch order is a pure function of (seed, epoch) (``LengthBucketSampler``), so the checkpoint
@@ -32,6 +33,7 @@ from ..config import ExperimentConfig, TrainConfig
 from ..data import LengthBucketSampler
 from ..models.config import build_model
 from . import distributed
+from .averaging import averaged_state, load_averaged_state, weight_average
 from .checkpoint import (CheckpointError, check_compatible, copy_checkpoint, export_half, load_training_checkpoint, rng_state,
                          save_training_checkpoint, set_rng_state)
 from .data import TrainingData, load_training_data, open_store
@@ -103,6 +105,7 @@ class Trainer:
         word_counts = self.data.word_counts if cfg.log_frequency_bias else None
         self.model = build_model(config.model, len(self.data.vocab), word_counts).to(self.info.device)
         self.optimizer = make_optimizer(self.model, config)
+        self.average = weight_average(self.model, cfg.ema_decay)  # None without averaging
         self.amp = cfg.amp and self.info.device.type == "cuda"  # float16 autocast, with a gradient scaler
         self.cpu_bf16 = cfg.cpu_bf16 and self.info.device.type == "cpu"  # bfloat16 autocast: no scaler needed
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -139,6 +142,8 @@ class Trainer:
             raise CheckpointError(f"{self.last_path}: saved by {saved_ranks} process(es), resumed with "
                                   f"{self.info.world_size}; resume with the same number of processes")
         self.model.load_state_dict(state["model"])
+        if self.average is not None and state.get("ema") is not None:  # else the average restarts from here
+            load_averaged_state(self.average, state["ema"], state["ema_updates"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.amp and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
@@ -176,6 +181,8 @@ class Trainer:
             stats["grad_norm"] = grad_norm
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.average is not None:
+            self.average.update_parameters(self.model)
         return stats
 
     def _fail(self, what: str) -> None:
@@ -203,7 +210,9 @@ class Trainer:
                 self.last_path, model=self.model, optimizer=self.optimizer, vocab=self.data.vocab,
                 config=self.config, step=self.step, epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, rng=rngs,
                 best_score=self.best_score, best_step=self.best_step, bad_evals=self.bad_evals,
-                elapsed_s=self._elapsed(), scaler=self.scaler.state_dict() if self.amp else None)
+                elapsed_s=self._elapsed(), scaler=self.scaler.state_dict() if self.amp else None,
+                ema=averaged_state(self.average) if self.average is not None else None,
+                ema_updates=int(self.average.n_averaged) if self.average is not None else 0)
         distributed.barrier(self.info)
         self.saved_step = self.step
 
@@ -211,7 +220,8 @@ class Trainer:
         """Validate (rank 0), update the best score, save ``last.pt`` (and ``best.pt``); True when patience ran out."""
         scores = None
         if self.info.is_main:
-            scores = validate(self.model, self.data, self.config.train)
+            model = self.average.module if self.average is not None else self.model
+            scores = validate(model, self.data, self.config.train)
         scores = distributed.broadcast_object(scores, self.info)
         bleu = scores["Bleu_4"]
         improved = self.best_score is None or bleu > self.best_score
