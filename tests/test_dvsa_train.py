@@ -80,3 +80,25 @@ def test_region_grid_survives_the_checkpoint(tmp_path):
     assert loaded.embed_images(features).shape == (3, 1, 16)  # the whole image alone
     loaded.regions.grid = 2  # the same W_m scores the cells too
     assert loaded.embed_images(features).shape == (3, 5, 16)
+
+
+def test_hardest_negatives_after_a_warm_up(tmp_path, monkeypatch):
+    import sat.dvsa.train as dvsa_train
+
+    dataset, store = tiny_dataset()
+    seen = []
+    original = dvsa_train.ranking_loss
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["hardest"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(dvsa_train, "ranking_loss", recording)
+    config = AlignmentConfig(word_dim=8, hidden_dim=16, min_count=1, epochs=3, batch_size=8, lr=0.01,
+                             hardest_negative_from=2, checkpoint="ckpt/dvsa.pt", log="log/train_log.jsonl")
+    _, history = train_alignment(config, dataset, store, log=None, repo_root=tmp_path)
+    assert [row["hardest_negative"] for row in history] == [False, True, True]
+    per_epoch = len(seen) // 3
+    assert seen == [False] * per_epoch + [True] * 2 * per_epoch  # Eq. 9's sum first, then VSE++'s hardest negative
+    assert not dvsa_train.uses_hardest_negative(AlignmentConfig(), 50)
+    assert dvsa_train.uses_hardest_negative(AlignmentConfig(hardest_negative=True), 1)

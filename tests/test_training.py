@@ -207,7 +207,8 @@ def test_learning_rate_schedule_steps_down_from_lr_decay_start() -> None:
     assert learning_rate(TrainConfig(lr=3e-4), 50) == 3e-4  # lr_decay 1: constant
 
 
-def test_weight_average_is_the_ema_of_the_trajectory_and_is_what_inference_uses(tmp_path: Path, data) -> None:
+def test_weight_average_is_the_debiased_ema_of_the_trajectory_and_is_what_inference_uses(tmp_path: Path,
+                                                                                         data) -> None:
     decay = 0.75
     one, two = (read_checkpoint(train(tiny_config(tmp_path / f"s{n}", max_steps=n, ema_decay=decay), data=data)
                                 / "last.pt") for n in (1, 2))
@@ -217,7 +218,8 @@ def test_weight_average_is_the_ema_of_the_trajectory_and_is_what_inference_uses(
     for key, theta_2 in two["model"].items():
         if theta_2.is_floating_point():
             assert torch.equal(one["ema"][key], one["model"][key])  # the first update copies θ_1
-            torch.testing.assert_close(two["ema"][key], decay * one["model"][key] + (1 - decay) * theta_2)
+            expected = (decay * one["model"][key] + theta_2) / (1 + decay)  # Σ d^(n−k) θ_k / Σ d^(n−k), n = 2
+            torch.testing.assert_close(two["ema"][key], expected)
     assert not torch.equal(two["ema"]["gate.weight"], two["model"]["gate.weight"])
     assert read_checkpoint(tmp_path / "plain" / "tiny" / "last.pt")["ema"] is None
     run = tmp_path / "s2" / "tiny"
@@ -226,3 +228,14 @@ def test_weight_average_is_the_ema_of_the_trajectory_and_is_what_inference_uses(
     assert torch.equal(model.state_dict()["gate.weight"], best["ema"]["gate.weight"])  # the average, not θ
     exported, _, _ = load_for_inference(run / "best_fp16.pt")
     torch.testing.assert_close(exported.state_dict()["gate.weight"], best["ema"]["gate.weight"], atol=1e-3, rtol=1e-3)
+
+
+def test_debiased_ema_weights_sum_to_one_and_forget_nothing_of_the_start() -> None:
+    from sat.training.averaging import debiased_ema
+
+    decay, thetas = 0.9, [torch.tensor([float(k)]) for k in range(1, 8)]  # θ_k = k
+    update, average = debiased_ema(decay), thetas[0].clone()  # the first update copies θ_1
+    for n, theta in enumerate(thetas[1:], start=2):
+        update([average], [theta], torch.tensor(n - 1))
+        weights = torch.tensor([decay ** (n - k) for k in range(1, n + 1)])
+        torch.testing.assert_close(average, (weights * torch.tensor(range(1, n + 1))).sum(0, keepdim=True) / weights.sum())

@@ -29,6 +29,8 @@ class AlignmentConfig:
     length_norm: bool = True  # divide S_kl by the sentence length (deviation; False = the paper's sum)
     normalize: str = "both"  # L2-normalise "both" v_i and s_t, only the "regions", or "none" (paper; deviation)
     hardest_negative: bool = False  # Eq. 9 sums over every negative; True keeps the hardest one (VSE++; deviation)
+    hardest_negative_from: int = 0  # from this (1-based) epoch on keep the hardest negative (VSE++ after a warm-up
+    #                                 on Eq. 9's sum, which learns first what hardest negatives alone cannot); 0 = never
     margin: float = 0.2  # Δ of Eq. 9 (paper: 1 with unnormalised scores)
     # optimisation
     optimizer: str = "adam"  # "adam" or "sgd" (paper: SGD with momentum 0.9)

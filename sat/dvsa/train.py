@@ -51,9 +51,15 @@ def epoch_order(pairs: PairSet, captions_per_image: int, rng: random.Random) -> 
     return order
 
 
+def uses_hardest_negative(config: AlignmentConfig, epoch: int) -> bool:
+    """Whether (1-based) ``epoch`` keeps only the hardest negatives (``hardest_negative``, or the warm-up is over)."""
+    return config.hardest_negative or 0 < config.hardest_negative_from <= epoch
+
+
 def train_epoch(model: AlignmentModel, pairs: PairSet, optimizer: torch.optim.Optimizer, config: AlignmentConfig,
-                rng: random.Random) -> dict[str, float]:
-    """One epoch (:func:`epoch_order`) of Eq. 9 on shuffled batches; returns running statistics."""
+                rng: random.Random, hardest: bool = False) -> dict[str, float]:
+    """One epoch (:func:`epoch_order`) of Eq. 9 (``hardest``: its VSE++ variant) on shuffled batches; returns running
+    statistics."""
     model.train()
     order = epoch_order(pairs, config.captions_per_epoch, rng)
     losses, spreads, dead = [], [], []
@@ -63,7 +69,7 @@ def train_epoch(model: AlignmentModel, pairs: PairSet, optimizer: torch.optim.Op
         v = model.embed_images(features)  # (B, R, h)
         s = model.embed_sentences(tokens, lengths)  # (B, T, h)
         S = model.score(v, s, lengths)  # (B, B)
-        loss = ranking_loss(S, config.margin, image_ids=rows, hardest=config.hardest_negative)
+        loss = ranking_loss(S, config.margin, image_ids=rows, hardest=hardest)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
@@ -119,9 +125,10 @@ def train_alignment(config: AlignmentConfig, dataset: CaptionDataset | None = No
     started, cpu_started = time.perf_counter(), time.process_time()
     for epoch in range(1, config.epochs + 1):
         epoch_cpu = time.process_time()
-        stats = train_epoch(model, train, optimizer, config, rng)
+        stats = train_epoch(model, train, optimizer, config, rng, hardest=uses_hardest_negative(config, epoch))
         dev_metrics = evaluate_retrieval(model, dev)
-        record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **stats,
+        record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
+                  "hardest_negative": uses_hardest_negative(config, epoch), **stats,
                   **{f"dev_{k}": round(v, 2) for k, v in dev_metrics.items()}, "dev_rsum": round(rsum(dev_metrics), 2),
                   "minutes": round((time.perf_counter() - started) / 60, 2),
                   "cpu_minutes": round((time.process_time() - cpu_started) / 60, 2)}
