@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--images", type=int, default=64, help="images per batched search")
-    parser.add_argument("--single", type=int, default=8, help="images decoded one at a time")
+    parser.add_argument("--single", type=int, default=8, help="images decoded one at a time (0: skip)")
     parser.add_argument("--beam", type=int, default=3)
     parser.add_argument("--max-len", type=int, default=20)
     parser.add_argument("--vocab", type=int, default=2500)
@@ -73,6 +73,8 @@ def main() -> None:
         steps = max(len(h.tokens) + h.finished for h in found)
         print(f"batched, {args.images} images at once: {batched:7.1f} images/s   ({batched_cpu:6.1f} per CPU s; "
               f"{steps} steps; peak memory {peak_memory_mib():.0f} MiB)")
+        if not args.single:
+            return
         start, cpu = time.perf_counter(), time.process_time()
         for image in range(args.single):
             beam_search(model, features[image: image + 1], args.beam, args.max_len)
