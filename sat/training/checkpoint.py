@@ -9,9 +9,9 @@ checkpoint untouched.
 Training checkpoints (``kind: "train"``) hold the model, optimizer and AMP scaler states, the vocabulary, the
 experiment config, the position (step, epoch, batches done in that epoch), every RNG state of every rank, the best
 validation score and the wall time spent, and with ``train.ema_decay`` the weight average (``ema``, which inference
-uses instead of ``model``) and its number of updates. The hard-attention REINFORCE baseline is a buffer of the model, so it is in
-the model's state dict. ``export_half`` keeps what inference needs (``kind: "inference"``): float16 weights, the
-vocabulary and the config.
+uses instead of ``model``) and its number of updates. The hard-attention REINFORCE baseline is a buffer of the model,
+so it is in the model's state dict. ``export_half`` keeps what inference needs (``kind: "inference"``): float16
+weights, the vocabulary and the config.
 """
 from __future__ import annotations
 
