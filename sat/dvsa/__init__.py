@@ -20,7 +20,8 @@ _HOMES = {
     "cli_evaluate_retrieval": "cli", "cli_train_alignment": "cli", "evaluate_checkpoint_retrieval": "cli",
     "register_cli": "cli",
     "AlignmentConfig": "config", "ranking_loss": "loss", "AlignmentModel": "model",
-    "KEYS": "retrieval", "PUBLISHED_RETRIEVAL": "retrieval", "retrieval_metrics": "retrieval", "score_matrix": "score", "BRNN": "sentence",
+    "KEYS": "retrieval", "PUBLISHED_RETRIEVAL": "retrieval", "retrieval_metrics": "retrieval",
+    "score_matrix": "score", "BRNN": "sentence",
     "train_alignment": "train",
 }
 __all__ = sorted(_HOMES)

@@ -125,10 +125,10 @@ def train_alignment(config: AlignmentConfig, dataset: CaptionDataset | None = No
     started, cpu_started = time.perf_counter(), time.process_time()
     for epoch in range(1, config.epochs + 1):
         epoch_cpu = time.process_time()
-        stats = train_epoch(model, train, optimizer, config, rng, hardest=uses_hardest_negative(config, epoch))
+        hardest = uses_hardest_negative(config, epoch)
+        stats = train_epoch(model, train, optimizer, config, rng, hardest=hardest)
         dev_metrics = evaluate_retrieval(model, dev)
-        record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
-                  "hardest_negative": uses_hardest_negative(config, epoch), **stats,
+        record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "hardest_negative": hardest, **stats,
                   **{f"dev_{k}": round(v, 2) for k, v in dev_metrics.items()}, "dev_rsum": round(rsum(dev_metrics), 2),
                   "minutes": round((time.perf_counter() - started) / 60, 2),
                   "cpu_minutes": round((time.process_time() - cpu_started) / 60, 2)}
