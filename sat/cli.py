@@ -57,7 +57,7 @@ def run_features(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, args.data_dir)
     splits = [s for s in args.splits] if args.splits else None
     store = extract_features(dataset, args.encoder, args.image_size, args.cache_dir, batch_size=args.batch_size,
-                             splits=splits, progress=not args.quiet)
+                             splits=splits, progress=not args.quiet, hflip=args.hflip)
     wanted = [r.filename for r in dataset.images if splits is None or r.split in set(splits)]
     status = [int(store.status[store.index[name]]) for name in wanted]
     print(f"{store.root}: {store.array.shape[0]} images, L={store.array.shape[1]} (grid {store.grid}), "
@@ -127,6 +127,8 @@ def _add_features(subparsers: argparse._SubParsersAction, debug: argparse.Argume
     parser.add_argument("--splits", nargs="+", metavar="SPLIT", choices=["train", "val", "test"],
                         help="extract only these splits (default: all)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per encoder batch")
+    parser.add_argument("--hflip", action="store_true",
+                        help="encode the left-right mirrored images, into ENCODER-SIZE-hflip/ (data.hflip trains on them)")
     parser.add_argument("--data-dir", help="data folder (default: $SAT_DATA, else ~/.cache/sat/data)")
     parser.add_argument("--cache-dir", help="cache folder (default: $SAT_CACHE, else ~/.cache/sat/cache)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

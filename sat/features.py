@@ -1,6 +1,6 @@
 """A cache of annotation vectors: each image is encoded once per (encoder, image size), stored as float16.
 
-Layout of one cache (``CACHE/features/DATASET/ENCODER-SIZE/``)::
+Layout of one cache (``CACHE/features/DATASET/ENCODER-SIZE/``, or ``ENCODER-SIZE-hflip/`` for the mirrored images)::
 
     meta.json          encoder, image size, fingerprint (weights + preprocessing), shape (N, L, D), file names
     features.npy       float16 array (N, L, D), memory-mapped: a batch reads only its own rows
@@ -34,10 +34,11 @@ from .paths import cache_dir as resolve_cache_dir
 TODO, DONE, FAILED = 0, 1, 2
 
 
-def encoder_fingerprint(encoder: torch.nn.Module, image_size: int) -> str:
+def encoder_fingerprint(encoder: torch.nn.Module, image_size: int, hflip: bool = False) -> str:
     """A digest of the encoder's weights and of the preprocessing: any change invalidates the cache."""
     digest = hashlib.sha256()
-    digest.update(f"{getattr(encoder, 'name', type(encoder).__name__)}|{image_size}|{image_transform(image_size)}".encode())
+    name = getattr(encoder, "name", type(encoder).__name__)
+    digest.update(f"{name}|{image_size}|{image_transform(image_size, hflip)}".encode())
     for _, tensor in sorted(encoder.state_dict().items()):  # values only: a wrapper's key prefix changes nothing
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
@@ -117,8 +118,11 @@ class FeatureStore:
         return cls(root, meta["filenames"], array, status, meta)
 
 
-def cache_path(dataset_name: str, encoder_name: str, image_size: int, cache_dir: str | Path | None = None) -> Path:
-    return resolve_cache_dir(cache_dir) / "features" / dataset_name / f"{encoder_name}-{image_size}"
+def cache_path(dataset_name: str, encoder_name: str, image_size: int, cache_dir: str | Path | None = None,
+               hflip: bool = False) -> Path:
+    """The folder of one cache; ``hflip`` names the cache of the left–right mirrored images."""
+    suffix = "-hflip" if hflip else ""
+    return resolve_cache_dir(cache_dir) / "features" / dataset_name / f"{encoder_name}-{image_size}{suffix}"
 
 
 def _create(root: Path, filenames: list[str], shape: tuple[int, int, int], meta: dict) -> None:
@@ -140,27 +144,29 @@ def extract_features(
     encoder: torch.nn.Module | None = None,
     progress: bool = True,
     save_every: int = 10,
+    hflip: bool = False,
 ) -> FeatureStore:
     """Encode every image of ``dataset`` (or of ``splits`` only) that the cache does not hold yet; return the store.
 
     The cache covers all images of the dataset; ``splits`` limits what is extracted now (the rest can follow later).
+    ``hflip`` encodes the mirrored images into a cache of their own (:func:`cache_path`).
     """
     if encoder is None:
         from .encoders import build_encoder
 
         encoder = build_encoder(encoder_name, image_size=image_size)
     encoder.eval()
-    fingerprint = encoder_fingerprint(encoder, image_size)
+    fingerprint = encoder_fingerprint(encoder, image_size, hflip)
     filenames = [record.filename for record in dataset.images]
-    root = cache_path(dataset.name, encoder_name, image_size, cache_dir)
+    root = cache_path(dataset.name, encoder_name, image_size, cache_dir, hflip)
     with _locked(root):
         return _extract_locked(dataset, encoder, encoder_name, image_size, fingerprint, filenames, root, batch_size,
-                               splits, progress, save_every)
+                               splits, progress, save_every, hflip)
 
 
 def _extract_locked(dataset, encoder, encoder_name, image_size, fingerprint, filenames, root, batch_size, splits,
-                    progress, save_every) -> FeatureStore:
-    transform = image_transform(image_size)
+                    progress, save_every, hflip) -> FeatureStore:
+    transform = image_transform(image_size, hflip)
     try:
         store = FeatureStore.open(root)
         reusable = store.meta.get("fingerprint") == fingerprint and store.filenames == filenames
@@ -172,7 +178,7 @@ def _extract_locked(dataset, encoder, encoder_name, image_size, fingerprint, fil
     if not reusable:
         with torch.no_grad():
             probe = encoder(torch.zeros(1, 3, image_size, image_size))  # (1, L, D)
-        meta = {"encoder": encoder_name, "image_size": image_size, "fingerprint": fingerprint,
+        meta = {"encoder": encoder_name, "image_size": image_size, "hflip": hflip, "fingerprint": fingerprint,
                 "grid": list(encoder.grid(image_size)) if hasattr(encoder, "grid") else None}
         _create(root, filenames, (len(filenames), probe.shape[1], probe.shape[2]), meta)
     store = FeatureStore.open(root)
@@ -184,7 +190,7 @@ def _extract_locked(dataset, encoder, encoder_name, image_size, fingerprint, fil
         status = store.status.copy()
         failed: list[str] = []
         batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
-        bar = tqdm(total=len(todo), desc=f"features {dataset.name} {encoder_name}@{image_size}", unit="img",
+        bar = tqdm(total=len(todo), desc=f"features {dataset.name} {root.name}", unit="img",
                    disable=not progress)
         for number, batch_rows in enumerate(batches, start=1):
             images, kept = [], []

@@ -102,3 +102,41 @@ def test_hardest_negatives_after_a_warm_up(tmp_path, monkeypatch):
     assert seen == [False] * per_epoch + [True] * 2 * per_epoch  # Eq. 9's sum first, then VSE++'s hardest negative
     assert not dvsa_train.uses_hardest_negative(AlignmentConfig(), 50)
     assert dvsa_train.uses_hardest_negative(AlignmentConfig(hardest_negative=True), 1)
+
+
+def mirror_of(store: FeatureStore) -> FeatureStore:
+    """A stand-in cache of the mirrored images: each row of the 2×2 grid reversed, scaled by 2 to tell it apart."""
+    n, cells, dim = store.array.shape
+    array = (store.array.reshape(n, 2, 2, dim)[:, :, ::-1] * 2).reshape(n, cells, dim)
+    return FeatureStore(store.root, store.filenames, np.ascontiguousarray(array), store.status, store.meta)
+
+
+def test_hflip_pairs_read_the_mirror_for_about_half_and_evaluation_can_average_the_views():
+    from sat.data.vocab import Vocabulary
+    from sat.dvsa.data import unmirror
+
+    dataset, store = tiny_dataset()
+    mirror = mirror_of(store)
+    vocab = Vocabulary.build([t for r in dataset.images for t in r.tokens], min_count=1)
+    records = dataset.split("train")
+    pairs = make_pairs(records, store, vocab, mirror_store=mirror)
+    features, _, _, rows = pairs.batch(list(range(len(pairs))))  # (P, L, D)
+    plain = pairs.features[rows].float()  # (P, L, D)
+    mirrored = pairs.mirrored[rows].float()  # (P, L, D)
+    from_mirror = (features == mirrored).flatten(1).all(1)  # (P,)
+    assert (from_mirror | (features == plain).flatten(1).all(1)).all()
+    assert 0.3 < from_mirror.float().mean() < 0.7
+    averaged = make_pairs(records, store, vocab, mirror_store=mirror, average_views=True)
+    assert averaged.mirrored is None
+    torch.testing.assert_close(unmirror(pairs.mirrored, (2, 2)).float(), 2 * pairs.features.float())  # cells aligned
+    torch.testing.assert_close(averaged.features.float(), 1.5 * pairs.features.float(), rtol=2e-3, atol=2e-3)
+
+
+def test_training_with_hflip_and_averaged_views_saves_both_switches(tmp_path):
+    dataset, store = tiny_dataset()
+    config = AlignmentConfig(word_dim=8, hidden_dim=16, min_count=1, epochs=2, batch_size=8, lr=0.01, hflip=True,
+                             average_views=True, checkpoint="ckpt/dvsa.pt", log="log/train_log.jsonl")
+    _, history = train_alignment(config, dataset, store, log=None, repo_root=tmp_path, mirror_store=mirror_of(store))
+    assert len(history) == 2 and all(np.isfinite(row["loss"]) for row in history)
+    _, _, loaded, _ = load_checkpoint(tmp_path / "ckpt/dvsa.pt")
+    assert loaded.hflip and loaded.average_views

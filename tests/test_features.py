@@ -108,3 +108,28 @@ def test_damaged_cache_gives_one_line_error(tmp_path):
     with pytest.raises(DataError) as err:
         FeatureStore.open(root)
     assert str(root) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_mirrored_images_have_a_cache_of_their_own(dataset, tmp_path):
+    from sat.data.images import image_transform, load_image
+
+    from PIL import Image
+
+    first = dataset.images[0]
+    halves = np.zeros((20, 30, 3), dtype=np.uint8)
+    halves[:, 15:] = 255  # left half black, right half white: the mirror differs
+    Image.fromarray(halves).save(dataset.image_path(first))
+    encoder = TinyEncoder()
+    plain = extract_features(dataset, "tiny", 32, tmp_path / "c", encoder=encoder, progress=False)
+    mirrored = extract_features(dataset, "tiny", 32, tmp_path / "c", encoder=encoder, progress=False, hflip=True)
+    assert mirrored.root == cache_path(dataset.name, "tiny", 32, tmp_path / "c", hflip=True) != plain.root
+    assert mirrored.meta["hflip"] and mirrored.meta["fingerprint"] != plain.meta["fingerprint"]
+    image = image_transform(32)(load_image(dataset.image_path(first)))  # (3, 32, 32)
+    expected = encoder(image.flip(-1)[None]).detach()  # (1, 16, 3): the encoder sees the mirrored image
+    torch.testing.assert_close(mirrored.get([first.filename]), expected, atol=2e-3, rtol=2e-3)
+    plain_grid = plain.get([first.filename]).view(4, 4, 3)
+    assert not torch.allclose(plain_grid.view(1, 16, 3), expected, atol=0.1)
+    torch.testing.assert_close(plain_grid.flip(1).reshape(1, 16, 3), expected, atol=2e-3, rtol=2e-3)  # pooling commutes
+    calls = encoder.calls
+    assert extract_features(dataset, "tiny", 32, tmp_path / "c", encoder=encoder, progress=False).root == plain.root
+    assert encoder.calls == calls  # the plain cache is still valid: mirroring did not touch it

@@ -239,3 +239,29 @@ def test_debiased_ema_weights_sum_to_one_and_forget_nothing_of_the_start() -> No
         update([average], [theta], torch.tensor(n - 1))
         weights = torch.tensor([decay ** (n - k) for k in range(1, n + 1)])
         torch.testing.assert_close(average, (weights * torch.tensor(range(1, n + 1))).sum(0, keepdim=True) / weights.sum())
+
+
+def test_hflip_reads_the_mirrored_features_for_about_half_of_the_pairs() -> None:
+    from sat.config import DataConfig
+    from sat.features import FeatureStore
+    from sat.training.data import load_training_data
+    from _training_helpers import tiny_dataset
+
+    dataset, store = tiny_dataset()
+    mirror = FeatureStore(store.root, store.filenames, -store.array, store.status, store.meta)  # negated: tell apart
+    config = DataConfig(min_count=1, hflip=True)
+    in_ram = load_training_data(config, dataset=dataset, store=store, in_memory=True, mirror_store=mirror)
+    mapped = load_training_data(config, dataset=dataset, store=store, in_memory=False, mirror_store=mirror)
+    assert in_ram.mirrored is not None and in_ram.mirrored.shape == in_ram.features.shape
+    indices = list(range(len(in_ram)))
+    torch.manual_seed(3)
+    features = in_ram.batch(indices)[0]  # (P, L, D)
+    torch.manual_seed(3)
+    assert torch.equal(features, mapped.batch(indices)[0])  # the same coins, RAM or memmap
+    plain = load_training_data(DataConfig(min_count=1), dataset=dataset, store=store, in_memory=True)
+    assert plain.mirrored is None
+    original = plain.batch(indices)[0]  # (P, L, D)
+    flipped = (features == -original).flatten(1).all(1)  # (P,)
+    kept = (features == original).flatten(1).all(1)  # (P,)
+    assert (flipped | kept).all()  # every pair is one view or the other, whole
+    assert 0.3 < flipped.float().mean() < 0.7

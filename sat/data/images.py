@@ -81,14 +81,18 @@ def load_image(path: str | Path) -> Image.Image:
         raise DataError(path, f"cannot convert image mode {image.mode} to RGB ({err})") from None
 
 
-def image_transform(image_size: int = 224) -> transforms.Compose:
+def image_transform(image_size: int = 224, hflip: bool = False) -> transforms.Compose:
     """PIL RGB image → float tensor (3, image_size, image_size), ImageNet-normalised.
 
     The image is resized to a square *without* keeping its aspect ratio (the "squash" the paper's preprocessing and the
     shared Flickr8k copy use; no crop, so every region stays visible to attention), with antialiased bilinear
     interpolation, then scaled to [0, 1] and normalised by :data:`IMAGENET_MEAN` / :data:`IMAGENET_STD`.
+    ``hflip`` mirrors the image left to right first (the second view of each training image that
+    ``DataConfig.hflip`` trains on).
     """
+    mirror = [transforms.RandomHorizontalFlip(p=1.0)] if hflip else []
     return transforms.Compose([
+        *mirror,
         transforms.Resize((image_size, image_size), interpolation=transforms.InterpolationMode.BILINEAR,
                           antialias=True),
         transforms.ToTensor(),  # (H, W, 3) uint8 → (3, H, W) float in [0, 1]

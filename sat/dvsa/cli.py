@@ -28,8 +28,12 @@ def evaluate_checkpoint_retrieval(checkpoint: str | Path, split: str = "test", o
     model, vocab, config, _ = load_checkpoint(checkpoint)
     dataset = load_dataset(config, data_dir)
     records = dataset.split(split)
-    store = open_features(dataset, config.encoder, config.image_size, cache_dir or config.cache_dir, records)
-    metrics = {k: round(v, 2) for k, v in evaluate_retrieval(model, make_pairs(records, store, vocab)).items()}
+    cache_dir = cache_dir or config.cache_dir
+    store = open_features(dataset, config.encoder, config.image_size, cache_dir, records)
+    mirror_store = (open_features(dataset, config.encoder, config.image_size, cache_dir, records, hflip=True)
+                    if config.average_views else None)
+    pairs = make_pairs(records, store, vocab, mirror_store=mirror_store, average_views=config.average_views)
+    metrics = {k: round(v, 2) for k, v in evaluate_retrieval(model, pairs).items()}
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

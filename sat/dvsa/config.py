@@ -18,6 +18,8 @@ class AlignmentConfig:
     encoder: str = "efficientnet-lite0"
     image_size: int = 224
     min_count: int = 5  # vocabulary: words seen at least this often in training captions (paper: 5)
+    hflip: bool = False  # training reads the mirrored image's features for a random half of the pairs (deviation)
+    average_views: bool = False  # evaluation: each image is the mean of its own and its mirror's features (deviation)
     # model (§3.1)
     region_grid: int | None = None  # None: every encoder cell (7×7) + whole image; n: cells pooled to n×n; 0: whole only
     word_dim: int = 300  # x_t

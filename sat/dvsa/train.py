@@ -85,12 +85,14 @@ def train_epoch(model: AlignmentModel, pairs: PairSet, optimizer: torch.optim.Op
 
 def train_alignment(config: AlignmentConfig, dataset: CaptionDataset | None = None,
                     store: FeatureStore | None = None, log: Callable[[str], None] | None = print,
-                    repo_root: str | Path | None = None) -> tuple[AlignmentModel, list[dict]]:
+                    repo_root: str | Path | None = None, mirror_store: FeatureStore | None = None
+                    ) -> tuple[AlignmentModel, list[dict]]:
     """Train on the train split, select on the dev (``val``) split; return the best model and the per-epoch log.
 
     Writes ``config.log`` (JSONL, one line per epoch) and ``config.checkpoint`` (best dev R-sum, float16), both
     relative to ``repo_root`` (default: the current folder) unless absolute. Training stops after ``config.epochs``
-    epochs or once ``config.max_minutes`` have passed, whichever comes first.
+    epochs or once ``config.max_minutes`` have passed, whichever comes first. ``mirror_store`` (None: opened when
+    ``config.hflip`` or ``config.average_views`` asks for it) holds the features of the mirrored images.
     """
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -104,8 +106,12 @@ def train_alignment(config: AlignmentConfig, dataset: CaptionDataset | None = No
     if store is None:
         store = open_features(dataset, config.encoder, config.image_size, config.cache_dir,
                               train_records + dev_records)
-    train = make_pairs(train_records, store, vocab)
-    dev = make_pairs(dev_records, store, vocab, max_images=config.eval_images)
+    if mirror_store is None and (config.hflip or config.average_views):
+        mirror_store = open_features(dataset, config.encoder, config.image_size, config.cache_dir,
+                                     train_records + dev_records, hflip=True)
+    train = make_pairs(train_records, store, vocab, mirror_store=mirror_store if config.hflip else None)
+    dev = make_pairs(dev_records, store, vocab, max_images=config.eval_images,
+                     mirror_store=mirror_store if config.average_views else None, average_views=config.average_views)
     log(f"dvsa: vocabulary {len(vocab)}, train {len(train.records)} images / {len(train)} pairs, "
         f"dev {len(dev.records)} images / {len(dev)} pairs, features {tuple(train.features.shape[1:])}")
 

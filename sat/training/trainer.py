@@ -132,6 +132,8 @@ class Trainer:
         dataset = load_dataset(self.config.data.dataset, self.config.data.data_dir)
         if self.info.is_main:  # extract missing features once, before the other ranks open the cache
             open_store(dataset, self.config.data)
+            if self.config.data.hflip:
+                open_store(dataset, self.config.data, hflip=True)
         distributed.barrier(self.info)
         store = open_store(dataset, self.config.data, extract=False)
         return load_training_data(self.config.data, dataset=dataset, store=store)
