@@ -102,11 +102,13 @@ test: install
 execute: install features
 	$(PY) tools/execute_notebooks.py $(EXECUTE_FLAGS) $(NOTEBOOKS)
 
-# The chapters read Flickr8k's EfficientNet-Lite0 annotation vectors from the feature cache: extract whatever is missing
-# (all 8000 images the first time, a few minutes; nothing on later runs). Without Flickr8k, say so and go on.
+# The chapters read Flickr8k's EfficientNet-Lite0 annotation vectors from the feature cache, of the images and of their
+# mirror images: extract whatever is missing (all 8000 images twice the first time, several minutes each; nothing on
+# later runs). Without Flickr8k, say so and go on.
 features: install
 	@if [ -n "$${SAT_DATA:-}" ] && [ -d "$${SAT_DATA}/flickr8k" ]; then \
 	  $(BIN)/sat features --dataset flickr8k --quiet; \
+	  $(BIN)/sat features --dataset flickr8k --hflip --quiet; \
 	else \
 	  echo "features: Flickr8k not found (set SAT_DATA to the folder holding flickr8k/); the chapters need it" >&2; \
 	fi
