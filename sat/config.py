@@ -39,7 +39,7 @@ class DataConfig:
     image_size: int = 224  # 224 → 7×7 grid, 448 → 14×14 with EfficientNet-Lite0
     min_count: int = 5  # vocabulary: training words seen at least this often (paper: 5)
     max_caption_len: int | None = None  # training captions longer than this many words are left out (None: keep all)
-    hflip: bool = False  # each training pair reads the mirrored image's features with probability 1/2 (sat features --hflip)
+    hflip: bool = False  # training pairs read their mirrored image's features with probability 1/2 (sat features --hflip)
 
     def __post_init__(self) -> None:
         if self.min_count < 1 or self.image_size < 1:

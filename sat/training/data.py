@@ -155,7 +155,8 @@ def load_training_data(config: DataConfig, vocab: Vocabulary | None = None, data
                         val_records=val, store=store, mirrored=mirrored)
 
 
-def _training_rows(store: FeatureStore, rows: np.ndarray, in_memory: bool) -> tuple[torch.Tensor | np.ndarray, np.ndarray]:
+def _training_rows(store: FeatureStore, rows: np.ndarray, in_memory: bool
+                   ) -> tuple[torch.Tensor | np.ndarray, np.ndarray]:
     """The cache rows ``rows`` as a float16 tensor in RAM (N, L, D) read front to back, with row numbers 0..N−1; or the
     memmap itself with ``rows``."""
     if not in_memory:
