@@ -103,6 +103,16 @@ class FeatureStore:
         rows = self.rows(filenames)
         return torch.from_numpy(np.asarray(self.array[rows], dtype=np.float32))  # (B, L, D)
 
+    def load(self, rows: np.ndarray, chunk: int = 512) -> torch.Tensor:
+        """Cache rows ``rows`` copied into RAM as float16 (N, L, D), in the order given; the memmap is read front to
+        back, ``chunk`` rows at a time."""
+        order = np.argsort(rows)
+        features = np.empty((len(rows), *self.array.shape[1:]), dtype=np.float16)  # (N, L, D)
+        for start in range(0, len(rows), chunk):
+            part = order[start:start + chunk]
+            features[part] = self.array[rows[part]]
+        return torch.from_numpy(features)
+
     @classmethod
     def open(cls, root: str | Path) -> "FeatureStore":
         root = Path(root)

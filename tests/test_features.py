@@ -133,3 +133,11 @@ def test_mirrored_images_have_a_cache_of_their_own(dataset, tmp_path):
     calls = encoder.calls
     assert extract_features(dataset, "tiny", 32, tmp_path / "c", encoder=encoder, progress=False).root == plain.root
     assert encoder.calls == calls  # the plain cache is still valid: mirroring did not touch it
+
+
+def test_load_copies_rows_into_ram_in_the_order_asked(dataset, tmp_path):
+    store = extract_features(dataset, "tiny", 32, tmp_path / "c", encoder=TinyEncoder(), progress=False)
+    rows = np.array([3, 0, 4, 0])
+    loaded = store.load(rows, chunk=3)  # (4, 16, 3): chunks smaller than the request
+    assert loaded.dtype == torch.float16 and not isinstance(loaded.numpy(), np.memmap)
+    assert torch.equal(loaded, torch.from_numpy(np.asarray(store.array[rows])))

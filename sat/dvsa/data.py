@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from ..data.records import CaptionDataset, ImageRecord
@@ -67,15 +66,6 @@ def open_features(dataset: CaptionDataset, encoder: str, image_size: int, cache_
     return extract_features(dataset, encoder, image_size, cache_dir, splits=splits, hflip=hflip)
 
 
-def _load_rows(store: FeatureStore, records: Sequence[ImageRecord]) -> torch.Tensor:
-    """The features of ``records`` read from the memmap in file order: (N_img, L, D) float16."""
-    rows = store.rows([r.filename for r in records])
-    order = np.argsort(rows)
-    features = np.empty((len(rows), *store.array.shape[1:]), dtype=np.float16)  # (N_img, L, D)
-    features[order] = store.array[rows[order]]
-    return torch.from_numpy(features)
-
-
 def unmirror(features: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """Features of mirrored images (N, L, D), cells in row-major ``grid`` order, with each row of cells reversed, so
     that cell i covers the same part of the scene as cell i of the original image: (N, L, D). A whole-image vector
@@ -97,9 +87,10 @@ def make_pairs(records: Sequence[ImageRecord], store: FeatureStore, vocab: Vocab
     cells aligned by :func:`unmirror`.
     """
     records = list(records)[:max_images] if max_images else list(records)
-    features, mirrored = _load_rows(store, records), None  # (N_img, L, D)
+    filenames = [r.filename for r in records]
+    features, mirrored = store.load(store.rows(filenames)), None  # (N_img, L, D)
     if mirror_store is not None:
-        mirrored = _load_rows(mirror_store, records)  # (N_img, L, D)
+        mirrored = mirror_store.load(mirror_store.rows(filenames))  # (N_img, L, D)
         if average_views:
             aligned = unmirror(mirrored, store.grid).float()  # (N_img, L, D)
             features, mirrored = ((features.float() + aligned) / 2).half(), None

@@ -157,14 +157,8 @@ def load_training_data(config: DataConfig, vocab: Vocabulary | None = None, data
 
 def _training_rows(store: FeatureStore, rows: np.ndarray, in_memory: bool
                    ) -> tuple[torch.Tensor | np.ndarray, np.ndarray]:
-    """The cache rows ``rows`` as a float16 tensor in RAM (N, L, D) read front to back, with row numbers 0..N−1; or the
-    memmap itself with ``rows``."""
+    """The cache rows ``rows`` as a float16 tensor in RAM (N, L, D), with row numbers 0..N−1; or the memmap itself
+    with ``rows``."""
     if not in_memory:
         return store.array, rows
-    order = np.argsort(rows)  # read the memmap front to back
-    features = np.empty((len(rows), *store.array.shape[1:]), dtype=np.float16)  # (N_train, L, D)
-    chunk = 512
-    for start in range(0, len(rows), chunk):
-        part = order[start:start + chunk]
-        features[part] = store.array[rows[part]]
-    return torch.from_numpy(features), np.arange(len(rows))
+    return store.load(rows), np.arange(len(rows))
