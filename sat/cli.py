@@ -67,16 +67,25 @@ def run_features(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
     from .evaluation import SCORE_NAMES, evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, split=args.split, beam_size=args.beam, out_dir=args.out,
                                   data_dir=args.data_dir, cache_dir=args.cache_dir, max_len=args.max_len,
                                   batch_size=args.batch_size, length_normalization=args.length_normalization,
-                                  fast=args.fast, bf16=args.bf16)
+                                  fast=args.fast, bf16=args.bf16, bootstrap=args.bootstrap)
     scores = "  ".join(f"{name} {100 * metrics[name]:.2f}" for name in SCORE_NAMES if name in metrics)
     print(f"{metrics['dataset']} {metrics['split']} ({metrics['num_images']} images, beam {metrics['beam_size']}): "
           f"{scores}  (×100)")
-    print(f"wrote {args.out}/captions.json and {args.out}/metrics.json")
+    written = "captions.json and metrics.json"
+    if args.bootstrap:
+        intervals = json.loads((Path(args.out) / "intervals.json").read_text())["scores"]
+        print("95% intervals (bootstrap over images): " + "  ".join(
+            f"{name} {100 * i['low']:.2f}–{100 * i['high']:.2f}" for name, i in intervals.items()))
+        written = "captions.json, metrics.json and intervals.json"
+    print(f"wrote {written} to {args.out}")
     return 0
 
 
@@ -155,6 +164,9 @@ def _add_evaluate(subparsers: argparse._SubParsersAction, debug: argparse.Argume
     parser.add_argument("--bf16", action="store_true",
                         help="decode with bfloat16 matrix products on the CPU (≈2× faster with AVX512-BF16/AMX; "
                              "a few captions change, so the committed scores use float32)")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                        help="also write OUT/intervals.json: 95%% intervals of BLEU, ROUGE-L and CIDEr over N "
+                             "redraws of the split's images (0 = none; 1000 takes about a second)")
     parser.add_argument("--data-dir", help="data folder (default: the checkpoint's, else $SAT_DATA)")
     parser.add_argument("--cache-dir", help="feature cache folder (default: the checkpoint's, else $SAT_CACHE)")
     parser.set_defaults(func=run_evaluate)

@@ -72,7 +72,8 @@ def test_evaluate_writes_coco_results_and_metrics(tmp_path, capsys):
     checkpoint = tiny_checkpoint(tmp_path / "tiny.pt")
     out = tmp_path / "results"
     status = main(["evaluate", "--checkpoint", str(checkpoint), "--split", "test", "--beam", "2", "--max-len", "5",
-                   "--out", str(out), "--data-dir", str(data), "--cache-dir", str(tmp_path / "cache"), "--fast"])
+                   "--out", str(out), "--data-dir", str(data), "--cache-dir", str(tmp_path / "cache"), "--fast",
+                   "--bootstrap", "50"])
     assert status == 0
     captions = json.loads((out / "captions.json").read_text())
     assert [row["image_id"] for row in captions] == ["3_c.jpg", "4_d.jpg"]
@@ -82,7 +83,14 @@ def test_evaluate_writes_coco_results_and_metrics(tmp_path, capsys):
     assert all(0.0 <= metrics[k] <= 1.0 for k in ("Bleu_1", "Bleu_4", "ROUGE_L"))
     assert metrics["split"] == "test" and metrics["beam_size"] == 2 and metrics["num_images"] == 2
     assert metrics["checkpoint"] == str(checkpoint)
-    assert "Bleu_4" in capsys.readouterr().out
+    intervals = json.loads((out / "intervals.json").read_text())
+    assert intervals["samples"] == 50 and intervals["num_images"] == 2
+    assert set(intervals["scores"]) == {"Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"}
+    for name, interval in intervals["scores"].items():
+        assert interval["score"] == pytest.approx(metrics[name], abs=1e-12)
+        assert interval["low"] <= interval["score"] <= interval["high"]
+    printed = capsys.readouterr().out
+    assert "Bleu_4" in printed and "intervals" in printed
 
 
 def test_features_and_download_on_a_complete_folder(tmp_path, capsys):

@@ -2,7 +2,8 @@
 
 Writes ``OUT/captions.json`` in the COCO results format (``[{"image_id": ID, "caption": TEXT}]``, the id being the
 image's file name for Flickr8k/30k and the COCO id for COCO) and ``OUT/metrics.json`` (scores as fractions under
-coco-caption's names, plus the settings that produced them).
+coco-caption's names, plus the settings that produced them); with ``bootstrap`` draws also ``OUT/intervals.json``,
+bootstrap confidence intervals of the scores over the split's images (:mod:`sat.evaluation.bootstrap`).
 """
 from __future__ import annotations
 
@@ -61,8 +62,12 @@ def _write_json(path: Path, value: Any) -> None:
 def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: int = 3,
                         out_dir: str | Path = "results", data_dir: str | Path | None = None,
                         cache_dir: str | Path | None = None, max_len: int = 20, batch_size: int = 50,
-                        length_normalization: float = 0.0, fast: bool = False, bf16: bool = False) -> dict[str, Any]:
+                        length_normalization: float = 0.0, fast: bool = False, bf16: bool = False,
+                        bootstrap: int = 0, confidence: float = 0.95) -> dict[str, Any]:
     """Decode ``split`` with ``checkpoint`` and score it; write ``captions.json`` and ``metrics.json`` to ``out_dir``.
+
+    ``bootstrap`` > 0 also writes ``intervals.json``: for each score but METEOR, its ``confidence`` interval over
+    that many redraws of the split's images (seed 0).
 
     The dataset, encoder and image size come from the checkpoint's config (``data_dir``/``cache_dir`` override its
     folders); missing features are extracted first. Images whose features could not be extracted (unreadable files)
@@ -74,6 +79,8 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
 
     if beam_size < 1 or max_len < 1 or batch_size < 1:
         raise ValueError("beam size, max_len and batch size must be at least 1")
+    if bootstrap < 0 or not 0 < confidence < 1:
+        raise ValueError(f"bootstrap draws must be ≥ 0 and confidence between 0 and 1, got {bootstrap}, {confidence}")
     split = canonical_split(split)
     if not fast:
         require_java("the coco-caption scorer (PTB tokenizer, METEOR)")  # before, not after, the decoding
@@ -94,7 +101,8 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
     captions = decode_split(model, store, records, vocab, beam_size=beam_size, max_len=max_len,
                             batch_size=batch_size, length_normalization=length_normalization, bf16=bf16)
     decode_s = time.perf_counter() - start
-    scores = score_captions({record.key: record.captions for record in records}, captions, fast=fast,
+    references = {record.key: record.captions for record in records}
+    scores = score_captions(references, captions, fast=fast,
                             metrics=("Bleu", "ROUGE_L", "CIDEr") if fast else ("Bleu", "METEOR", "ROUGE_L", "CIDEr"))
 
     out = Path(out_dir)
@@ -106,4 +114,11 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
                "num_images": len(records), "tokenizer": "simple" if fast else "ptb",
                "decode_s": round(decode_s, 2)}
     _write_json(out / "metrics.json", metrics)
+    if bootstrap:
+        from .bootstrap import bootstrap_intervals, image_statistics
+
+        intervals = bootstrap_intervals(image_statistics(references, captions, fast=fast), samples=bootstrap,
+                                        confidence=confidence)
+        _write_json(out / "intervals.json", {"samples": bootstrap, "confidence": confidence, "seed": 0,
+                                             "split": split, "num_images": len(records), "scores": intervals})
     return metrics
