@@ -8,7 +8,8 @@
    ``--length-norms`` decodes the 1000 dev images and the pair with the best dev BLEU-4 + METEOR wins — the two
    scores of the paper's headline comparison, equally weighted (``--criterion Bleu_4`` for BLEU-4 alone).
    ``results/flickr8k/NAME/dev_beam_selection.json`` keeps every dev score.
-4. ``sat evaluate`` with that choice on the 1000 test images → ``results/flickr8k/NAME/{captions,metrics}.json``.
+4. ``sat evaluate`` with that choice on the 1000 test images → ``results/flickr8k/NAME/{captions,metrics}.json``,
+   and ``intervals.json``: 95% bootstrap intervals of the test scores (1000 draws of the test images).
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def publish(run_dir: Path, name: str, beams: list[int], length_norms: list[float
          "dev": [{"beam": beam, "length_normalization": norm, **scores} for (beam, norm), scores in dev.items()]},
         indent=2) + "\n")
     metrics = evaluate_checkpoint(checkpoint, split="test", beam_size=best_beam, length_normalization=best_norm,
-                                  out_dir=results)
+                                  out_dir=results, bootstrap=1000)
     print(f"{name}: test beam {best_beam}, length normalisation {best_norm}: " + ", ".join(
         f"{key} {100 * metrics[key]:.2f}" for key in ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "CIDEr")))
     return metrics

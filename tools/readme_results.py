@@ -29,18 +29,22 @@ def _cell(value: float | None, digits: int = 1) -> str:
 
 
 def results_table(results_dir: Path = REPO / "results" / "flickr8k") -> str:
-    lines = ["| Model | B-1 | B-2 | B-3 | B-4 | METEOR | CIDEr | beam (P) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| Model | B-1 | B-2 | B-3 | B-4 | B-4 95% interval | METEOR | CIDEr | beam (P) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for key, label in PAPER_LABELS.items():
         scores = PAPER_ROWS[key].scores
         lines.append(f"| {label} | " + " | ".join(_cell(scores.get(f"Bleu_{n}")) for n in range(1, 5))
-                     + f" | {_cell(scores.get('METEOR'), 2)} | {_cell(scores.get('CIDEr'))} | — |")
+                     + f" | — | {_cell(scores.get('METEOR'), 2)} | {_cell(scores.get('CIDEr'))} | — |")
     for key, label in OURS:
         path = results_dir / key / "metrics.json"
         if not path.is_file():
             continue
         m = json.loads(path.read_text())
         bleu = [100 * m[f"Bleu_{n}"] for n in range(1, 5)]
+        intervals = results_dir / key / "intervals.json"  # sat evaluate --bootstrap
+        b4 = json.loads(intervals.read_text())["scores"]["Bleu_4"] if intervals.is_file() else None
         lines.append(f"| **sat: {label}** (this repo) | " + " | ".join(_cell(b) for b in bleu)
+                     + (f" | {100 * b4['low']:.1f}–{100 * b4['high']:.1f}" if b4 else " | —")
                      + f" | {_cell(100 * m['METEOR'], 2)} | {_cell(100 * m['CIDEr'])} | {m['beam_size']}"
                      + (f" ({m['length_normalization']:g})" if m.get("length_normalization") else "") + " |")
     return "\n".join(lines)

@@ -115,10 +115,18 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
                "decode_s": round(decode_s, 2)}
     _write_json(out / "metrics.json", metrics)
     if bootstrap:
-        from .bootstrap import bootstrap_intervals, image_statistics
-
-        intervals = bootstrap_intervals(image_statistics(references, captions, fast=fast), samples=bootstrap,
-                                        confidence=confidence)
-        _write_json(out / "intervals.json", {"samples": bootstrap, "confidence": confidence, "seed": 0,
-                                             "split": split, "num_images": len(records), "scores": intervals})
+        write_intervals(out / "intervals.json", references, captions, split, bootstrap, confidence, fast)
     return metrics
+
+
+def write_intervals(path: str | Path, references: dict[str, list[str]], captions: dict[str, str], split: str,
+                    samples: int = 1000, confidence: float = 0.95, fast: bool = False) -> dict[str, Any]:
+    """Bootstrap intervals of the scores of ``captions`` (seed 0) → ``path`` (``intervals.json``); returns its content."""
+    from .bootstrap import bootstrap_intervals, image_statistics
+
+    intervals = bootstrap_intervals(image_statistics(references, captions, fast=fast), samples=samples,
+                                    confidence=confidence)
+    content = {"samples": samples, "confidence": confidence, "seed": 0, "split": split, "num_images": len(captions),
+               "tokenizer": "simple" if fast else "ptb", "scores": intervals}
+    _write_json(Path(path), content)
+    return content
