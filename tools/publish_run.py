@@ -30,6 +30,22 @@ def dev_criterion(scores: dict[str, float], criterion: str) -> float:
     return sum(scores[name] for name in criterion.split("+"))
 
 
+def dev_selection(checkpoint: Path, beams: list[int], length_norms: list[float], criterion: str, label: str
+                  ) -> tuple[tuple[int, float], dict[tuple[int, float], dict[str, float]]]:
+    """Decode the dev split with every beam size × length normalisation → (the best pair by ``criterion``, all scores)."""
+    choices = [(beam, norm) for beam in beams for norm in (length_norms if beam > 1 else [0.0])]  # one caption: no choice
+    dev = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for beam, norm in choices:
+            scores = evaluate_checkpoint(checkpoint, split="val", beam_size=beam, length_normalization=norm,
+                                         out_dir=Path(scratch) / f"{beam}_{norm}")
+            dev[(beam, norm)] = {key: scores[key] for key in SCORE_NAMES}
+            print(f"{label}: dev beam {beam}, length normalisation {norm}: BLEU-4 {100 * scores['Bleu_4']:.2f} "
+                  f"METEOR {100 * scores['METEOR']:.2f} CIDEr {100 * scores['CIDEr']:.1f}", flush=True)
+    best = max(dev, key=lambda choice: dev_criterion(dev[choice], criterion))
+    return best, dev
+
+
 def publish(run_dir: Path, name: str, beams: list[int], length_norms: list[float], criterion: str) -> dict:
     checkpoint = Path("checkpoints/flickr8k") / f"{name}.pt"  # relative: metrics.json names it the same everywhere
     results = REPO / "results/flickr8k" / name
@@ -38,16 +54,7 @@ def publish(run_dir: Path, name: str, beams: list[int], length_norms: list[float
     for file in ("train_log.jsonl", "config.yaml"):
         shutil.copyfile(run_dir / file, results / file)
 
-    choices = [(beam, norm) for beam in beams for norm in (length_norms if beam > 1 else [0.0])]  # one caption: no choice
-    dev = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        for beam, norm in choices:
-            scores = evaluate_checkpoint(REPO / checkpoint, split="val", beam_size=beam, length_normalization=norm,
-                                         out_dir=Path(scratch) / f"{beam}_{norm}")
-            dev[(beam, norm)] = {key: scores[key] for key in SCORE_NAMES}
-            print(f"{name}: dev beam {beam}, length normalisation {norm}: BLEU-4 {100 * scores['Bleu_4']:.2f} "
-                  f"METEOR {100 * scores['METEOR']:.2f} CIDEr {100 * scores['CIDEr']:.1f}", flush=True)
-    best_beam, best_norm = max(dev, key=lambda choice: dev_criterion(dev[choice], criterion))
+    (best_beam, best_norm), dev = dev_selection(REPO / checkpoint, beams, length_norms, criterion, name)
     (results / "dev_beam_selection.json").write_text(json.dumps(
         {"criterion": f"dev {criterion}", "chosen_beam": best_beam, "chosen_length_normalization": best_norm,
          "dev": [{"beam": beam, "length_normalization": norm, **scores} for (beam, norm), scores in dev.items()]},

@@ -1,0 +1,74 @@
+"""Compare training runs of one model on the dev split, as ``tools/publish_run.py`` would judge each of them.
+
+    python tools/trial_runs.py results/flickr8k/seed_trials.json hard runs/flickr8k_hard_ema runs/flickr8k_hard_seed1 \
+        --note "two seeds, otherwise equal settings" [--test] [--beams 3 5] [--length-norms 0 0.5 1]
+
+Each run's ``best.pt`` is exported to half precision (as published) in a scratch folder, its beam size and length
+normalisation are chosen on the dev split by dev BLEU-4 + METEOR, and the run is recorded with that dev score. The
+committed run of a model must be the one with the best dev score; ``--test`` also scores every run on the test split
+with its own dev choice (reported to show the spread between runs, never used to choose). The JSON file keeps one
+entry per model, so one file can hold the trials of several models.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from publish_run import REPO, dev_criterion, dev_selection
+from sat.config import load_config
+from sat.evaluation import SCORE_NAMES, evaluate_checkpoint
+from sat.training.checkpoint import export_half
+
+
+def judge(run_dir: Path, beams: list[int], length_norms: list[float], criterion: str, test: bool) -> dict:
+    """One run's dev choice and score (and test scores with ``test``) → a JSON-ready dict."""
+    config = load_config(run_dir / "config.yaml")
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
+    evals = [row for row in log if row.get("type") == "eval"]
+    best_eval = max(evals, key=lambda row: row["Bleu_4"])
+    entry = {"run": run_dir.name, "seed": config.train.seed, "epochs_run": evals[-1]["epoch"],
+             "best_epoch": best_eval["epoch"], "best_val_Bleu_4": best_eval["Bleu_4"]}
+    with tempfile.TemporaryDirectory() as scratch:
+        checkpoint = Path(scratch) / "model.pt"
+        export_half(run_dir / "best.pt", checkpoint)
+        (beam, norm), dev = dev_selection(checkpoint, beams, length_norms, criterion, run_dir.name)
+        entry.update({"chosen_beam": beam, "chosen_length_normalization": norm,
+                      "dev_criterion": dev_criterion(dev[beam, norm], criterion), "dev": dev[beam, norm]})
+        if test:
+            scores = evaluate_checkpoint(checkpoint, split="test", beam_size=beam, length_normalization=norm,
+                                         out_dir=Path(scratch) / "test")
+            entry["test"] = {key: scores[key] for key in SCORE_NAMES}
+    return entry
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path, help="the JSON file to write (the model's entry is replaced)")
+    parser.add_argument("model", help="the model the runs train, e.g. hard")
+    parser.add_argument("runs", type=Path, nargs="+", help="run folders with best.pt, config.yaml, train_log.jsonl")
+    parser.add_argument("--note", default="", help="what differs between the runs")
+    parser.add_argument("--test", action="store_true", help="also score each run on the test split (reporting only)")
+    parser.add_argument("--beams", type=int, nargs="+", default=[3, 5])
+    parser.add_argument("--length-norms", type=float, nargs="+", default=[0.0, 0.5, 1.0])
+    parser.add_argument("--criterion", default="Bleu_4+METEOR")
+    args = parser.parse_args()
+    runs = [run.resolve() for run in args.runs]
+    out = args.out.resolve()
+    os.chdir(REPO)
+    entries = [judge(run, args.beams, args.length_norms, args.criterion, args.test) for run in runs]
+    trials = json.loads(out.read_text()) if out.is_file() else {}
+    trials.setdefault("criterion", f"dev {args.criterion}, the best over beam {args.beams} × length normalisation "
+                                   f"{args.length_norms}")
+    trials.setdefault("models", {})[args.model] = {"note": args.note, "runs": entries,
+                                                   "best_on_dev": max(entries, key=lambda e: e["dev_criterion"])["run"]}
+    out.write_text(json.dumps(trials, indent=2) + "\n")
+    for entry in entries:
+        print(f"{entry['run']}: dev {args.criterion} {100 * entry['dev_criterion']:.2f}"
+              + (f", test BLEU-4 {100 * entry['test']['Bleu_4']:.2f}" if "test" in entry else ""))
+
+
+if __name__ == "__main__":
+    main()
