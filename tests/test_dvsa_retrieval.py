@@ -36,3 +36,39 @@ def test_perfect_model():
     m = retrieval_metrics(sim, owner)
     assert all(m[f"{d}_R@{k}"] == 100.0 for d in ("i2t", "t2i") for k in (1, 5, 10))
     assert m["i2t_medr"] == 1.0 and m["t2i_medr"] == 1.0
+
+
+def test_weighted_median_is_the_median_of_the_repeated_values():
+    import numpy as np
+
+    from sat.dvsa.retrieval import weighted_median
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(1, 50, size=30).astype(float)
+    weights = rng.integers(0, 4, size=(200, 30))
+    weights[:, 0] += 1  # no empty draw
+    expected = [np.median(np.repeat(values, row)) for row in weights]
+    assert np.array_equal(weighted_median(values, weights), expected)
+
+
+def test_retrieval_intervals_hold_the_scores_and_follow_the_images():
+    from sat.dvsa.retrieval import retrieval_intervals
+
+    torch.manual_seed(0)
+    n_img = 60
+    owner = torch.arange(n_img).repeat_interleave(5)  # (300,) five sentences per image
+    sim = torch.randn(n_img, 5 * n_img)
+    sim[owner[:100], torch.arange(100)] += 3.0  # the first 20 images are easy to match
+    intervals = retrieval_intervals(sim, owner, samples=300, seed=1)
+    full = retrieval_metrics(sim, owner)
+    assert set(intervals) == set(KEYS)
+    for key, interval in intervals.items():
+        assert interval["score"] == full[key]
+        assert interval["low"] <= interval["score"] <= interval["high"], key
+    assert intervals["i2t_R@1"]["high"] - intervals["i2t_R@1"]["low"] > 5  # 60 images: wide
+    assert intervals == retrieval_intervals(sim, owner, samples=300, seed=1)  # seeded
+    perfect = torch.zeros(n_img, 5 * n_img)
+    perfect[owner, torch.arange(5 * n_img)] = 1.0
+    certain = retrieval_intervals(perfect, owner, samples=50)
+    assert all(certain[k]["low"] == certain[k]["high"] == 100.0 for k in ("i2t_R@1", "t2i_R@1"))
+    assert certain["i2t_medr"]["high"] == certain["t2i_medr"]["low"] == 1.0

@@ -60,6 +60,12 @@ def retrieval_table(path: Path = REPO / "results" / "flickr8k" / "dvsa" / "retri
         r = json.loads(path.read_text())
         lines.append("| **sat: alignment model** (this repo) | "
                      + " | ".join(_cell(r[f"{side}_{key}"]) for side in ("i2t", "t2i") for key in RETRIEVAL_KEYS) + " |")
+    intervals = path.with_name("retrieval_intervals.json")  # sat evaluate-retrieval --bootstrap
+    if intervals.is_file():
+        scores = json.loads(intervals.read_text())["scores"]
+        lines.append("| its 95% bootstrap interval | " + " | ".join(
+            f"{_cell(scores[f'{side}_{key}']['low'])}–{_cell(scores[f'{side}_{key}']['high'])}"
+            for side in ("i2t", "t2i") for key in RETRIEVAL_KEYS) + " |")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ _HOMES = {
     "register_cli": "cli",
     "AlignmentConfig": "config", "ranking_loss": "loss", "AlignmentModel": "model",
     "KEYS": "retrieval", "PUBLISHED_RETRIEVAL": "retrieval", "retrieval_metrics": "retrieval",
+    "retrieval_intervals": "retrieval",
     "score_matrix": "score", "BRNN": "sentence",
     "train_alignment": "train",
 }

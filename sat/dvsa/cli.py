@@ -12,8 +12,9 @@ from pathlib import Path
 
 def evaluate_checkpoint_retrieval(checkpoint: str | Path, split: str = "test", out_dir: str | Path | None = None,
                                   data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
-                                  threads: int | None = None) -> dict[str, float]:
-    """Rank all images × all captions of ``split`` with a saved model; write ``OUT/retrieval.json`` when asked.
+                                  threads: int | None = None, bootstrap: int = 0) -> dict[str, float]:
+    """Rank all images × all captions of ``split`` with a saved model; write ``OUT/retrieval.json`` when asked, and
+    with ``bootstrap`` draws ``OUT/retrieval_intervals.json`` (95% intervals over the split's images, seed 0).
 
     Returns the metrics (:data:`sat.dvsa.retrieval.KEYS`, recalls in percent).
     """
@@ -21,7 +22,8 @@ def evaluate_checkpoint_retrieval(checkpoint: str | Path, split: str = "test", o
 
     from .checkpoint import load_checkpoint, load_dataset
     from .data import make_pairs, open_features
-    from .evaluate import evaluate_retrieval
+    from .evaluate import similarity_matrix
+    from .retrieval import retrieval_intervals, retrieval_metrics
 
     if threads:
         torch.set_num_threads(threads)
@@ -33,11 +35,20 @@ def evaluate_checkpoint_retrieval(checkpoint: str | Path, split: str = "test", o
     mirror_store = (open_features(dataset, config.encoder, config.image_size, cache_dir, records, hflip=True)
                     if config.average_views else None)
     pairs = make_pairs(records, store, vocab, mirror_store=mirror_store, average_views=config.average_views)
-    metrics = {k: round(v, 2) for k, v in evaluate_retrieval(model, pairs).items()}
+    if bootstrap and out_dir is None:
+        raise ValueError("bootstrap intervals need an output folder (--out)")
+    sim = similarity_matrix(model, pairs)  # (N_img, N_sent)
+    metrics = {k: round(v, 2) for k, v in retrieval_metrics(sim, pairs.sentence_image).items()}
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "retrieval.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        if bootstrap:
+            intervals = {key: {end: round(value, 2) for end, value in interval.items()}
+                         for key, interval in retrieval_intervals(sim, pairs.sentence_image, samples=bootstrap).items()}
+            (out / "retrieval_intervals.json").write_text(json.dumps(
+                {"samples": bootstrap, "confidence": 0.95, "seed": 0, "split": split, "num_images": len(records),
+                 "scores": intervals}, indent=2) + "\n")
     return metrics
 
 
@@ -52,10 +63,11 @@ def format_metrics(metrics: dict[str, float]) -> str:
 def cli_evaluate_retrieval(args: argparse.Namespace) -> int:
     """Handler of ``sat evaluate-retrieval``."""
     metrics = evaluate_checkpoint_retrieval(args.checkpoint, args.split, args.out, args.data_dir, args.cache_dir,
-                                            args.threads)
+                                            args.threads, args.bootstrap)
     print(f"{args.split}: {format_metrics(metrics)}")
     if args.out:
-        print(f"wrote {Path(args.out) / 'retrieval.json'}")
+        print(f"wrote {Path(args.out) / 'retrieval.json'}"
+              + (f" and {Path(args.out) / 'retrieval_intervals.json'}" if args.bootstrap else ""))
     return 0
 
 
@@ -103,6 +115,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--checkpoint", required=True, metavar="CKPT", help="written by `sat train-alignment`")
     evaluate.add_argument("--split", default="test", help="train | val (dev) | test")
     evaluate.add_argument("--out", metavar="DIR", help="write DIR/retrieval.json")
+    evaluate.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                          help="also write DIR/retrieval_intervals.json: 95%% intervals over N redraws of the images")
     evaluate.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     evaluate.add_argument("--data-dir", help="data folder (default: the checkpoint's, else $SAT_DATA)")
     evaluate.add_argument("--cache-dir", help="feature cache folder (default: the checkpoint's, else $SAT_CACHE)")

@@ -5,7 +5,8 @@ for every sentence, and report R@K — the percentage of queries whose first cor
 median rank of that first correct item. For image annotation an image's rank is the best rank among its 5 sentences.
 
 Ties are counted against the model: an item with the same score as the correct one ranks before it, so a collapsed
-model (every score equal) scores R@K = 0 instead of 100.
+model (every score equal) scores R@K = 0 instead of 100. :func:`retrieval_intervals` says how far each number would move
+on another test sample: the bootstrap over test images (each drawn image brings its sentences along).
 """
 from __future__ import annotations
 
@@ -58,3 +59,38 @@ def retrieval_metrics(sim: torch.Tensor, sentence_image: torch.Tensor) -> dict[s
             out[f"{name}_R@{k}"] = recall_at(ranks, k)
         out[f"{name}_medr"] = float(np.median(ranks.cpu().numpy()))
     return out
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The median of ``values`` (N,) repeated ``weights[s]`` (S, N) times, for each row s → (S,); as ``np.median``,
+    the mean of the two middle values when the total weight is even."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]  # (N,)
+    cumulative = np.cumsum(weights[:, order], axis=1)  # (S, N)
+    total = cumulative[:, -1:]  # (S, 1)
+    lower = ordered[(cumulative > (total - 1) // 2).argmax(axis=1)]  # the element at 0-based position ⌊(W−1)/2⌋
+    upper = ordered[(cumulative > total // 2).argmax(axis=1)]  # and at ⌊W/2⌋
+    return (lower + upper) / 2
+
+
+def retrieval_intervals(sim: torch.Tensor, sentence_image: torch.Tensor, samples: int = 1000,
+                        confidence: float = 0.95, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Bootstrap intervals of :func:`retrieval_metrics`: ``KEYS`` → ``{"score", "low", "high"}``.
+
+    Each draw takes as many test images as there are, with replacement; an image brings its own annotation rank and
+    the search ranks of its sentences. The ranks themselves stay those against the whole test gallery.
+    """
+    from ..evaluation.bootstrap import draw_counts, percentile_interval
+
+    owner = sentence_image.cpu().numpy()  # (N_sent,)
+    counts = draw_counts(sim.shape[0], samples, seed)  # (S, N_img) how often each image is drawn
+    draws: dict[str, np.ndarray] = {}
+    for name, ranks, weights in (("i2t", i2t_ranks(sim, sentence_image), counts),
+                                 ("t2i", t2i_ranks(sim, sentence_image), counts[:, owner])):  # (S, N_sent)
+        ranks = ranks.cpu().numpy()
+        for k in (1, 5, 10):
+            draws[f"{name}_R@{k}"] = 100.0 * (weights @ (ranks <= k)) / weights.sum(axis=1)
+        draws[f"{name}_medr"] = weighted_median(ranks.astype(float), weights)
+    full = retrieval_metrics(sim, sentence_image)
+    return {key: dict(zip(("score", "low", "high"), (full[key], *percentile_interval(draws[key], confidence))))
+            for key in KEYS}

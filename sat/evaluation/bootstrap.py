@@ -107,7 +107,8 @@ def draw_counts(num_images: int, samples: int, seed: int = 0) -> np.ndarray:
     return rng.multinomial(num_images, np.full(num_images, 1 / num_images), size=samples)
 
 
-def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The central ``confidence`` interval of bootstrap ``values``: their (1 − c)/2 and (1 + c)/2 percentiles."""
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
@@ -120,7 +121,7 @@ def bootstrap_intervals(stats: ImageStatistics, samples: int = 1000, confidence:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     draws = scores_of_draws(stats, draw_counts(len(stats), samples, seed))
     full = corpus_scores(stats)
-    return {name: dict(zip(("score", "low", "high"), (full[name], *_interval(draws[name], confidence))))
+    return {name: dict(zip(("score", "low", "high"), (full[name], *percentile_interval(draws[name], confidence))))
             for name in BOOTSTRAP_SCORES}
 
 
@@ -141,11 +142,11 @@ def paired_bootstrap(first: ImageStatistics, second: ImageStatistics, samples: i
     result = {}
     for name in BOOTSTRAP_SCORES:
         differences = draws_first[name] - draws_second[name]  # (S,)
-        low, high = _interval(differences, confidence)
+        low, high = percentile_interval(differences, confidence)
         result[name] = {"difference": full_first[name] - full_second[name], "low": low, "high": high,
                         "first_better": float(np.mean(differences > 0))}
     return result
 
 
 __all__ = ["BOOTSTRAP_SCORES", "ImageStatistics", "image_statistics", "bleu_from_totals", "scores_of_draws",
-           "corpus_scores", "draw_counts", "bootstrap_intervals", "paired_bootstrap"]
+           "corpus_scores", "draw_counts", "percentile_interval", "bootstrap_intervals", "paired_bootstrap"]
