@@ -285,17 +285,14 @@ def bleu_without_brevity_penalty(references: Mapping[str, Sequence[str]], candid
     closest-length references (r words), and by 1 otherwise; dividing its scores by BP gives the geometric means of
     the n-gram precisions alone. Same tokenisation as :func:`sat.evaluation.score_captions`.
     """
-    from pycocoevalcap.bleu.bleu_scorer import BleuScorer
-
+    from ..evaluation.bootstrap import bleu_from_totals, bleu_statistics
     from ..evaluation.metrics import _check, tokenize_all
 
     _check(references, candidates, ("Bleu",))
     gts, res = tokenize_all(references, candidates, fast=fast)
-    scorer = BleuScorer(n=4)
-    for key in gts:
-        scorer += (res[key][0], gts[key])
-    with_penalty, _ = scorer.compute_score(option="closest", verbose=0)
-    ratio = scorer._testlen / scorer._reflen  # c / r
+    totals = bleu_statistics(gts, res).sum(axis=0)  # (10,): c, r, guesses and matches for n = 1..4
+    with_penalty = bleu_from_totals(totals)  # (4,) coco-caption's corpus BLEU-1..4
+    ratio = totals[0] / totals[1]  # c / r
     penalty = math.exp(1 - 1 / ratio) if ratio < 1 else 1.0
     return {**{f"Bleu_{n + 1}": float(value) / penalty for n, value in enumerate(with_penalty)},
             "length_ratio": float(ratio), "brevity_penalty": float(penalty)}

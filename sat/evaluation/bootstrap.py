@@ -49,7 +49,6 @@ def image_statistics(references: Mapping[str, Sequence[str]], candidates: Mappin
                      fast: bool = False) -> ImageStatistics:
     """Per-image BLEU statistics, ROUGE-L and CIDEr-D of ``candidates`` (key → caption), tokenised as
     :func:`sat.evaluation.score_captions` does (PTB tokenizer, or the pure-Python one with ``fast=True``)."""
-    from pycocoevalcap.bleu.bleu_scorer import cook_refs, cook_test
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
 
@@ -59,14 +58,22 @@ def image_statistics(references: Mapping[str, Sequence[str]], candidates: Mappin
     if not fast:
         require_java("the PTB tokenizer of the coco-caption scorer")
     gts, res = tokenize_all(references, candidates, fast=fast)
-    keys = tuple(gts)
-    bleu = np.zeros((len(keys), 2 + 2 * BLEU_ORDER))  # (N, 10)
-    for row, key in enumerate(keys):
-        cooked = cook_test(res[key][0], cook_refs(gts[key], n=BLEU_ORDER), eff="closest", n=BLEU_ORDER)
-        bleu[row] = [cooked["testlen"], cooked["reflen"], *cooked["guess"], *cooked["correct"]]
     _, rouge = Rouge().compute_score(gts, res)
     _, cider = Cider().compute_score(gts, res)
-    return ImageStatistics(keys, bleu, np.asarray(rouge, dtype=float), np.asarray(cider, dtype=float))
+    return ImageStatistics(tuple(gts), bleu_statistics(gts, res), np.asarray(rouge, dtype=float),
+                           np.asarray(cider, dtype=float))
+
+
+def bleu_statistics(gts: Mapping[str, Sequence[str]], res: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """Per-image BLEU statistics (N, 10) of tokenised captions in pycocoevalcap's form (``gts``: key → references,
+    ``res``: key → [candidate]), in the order of ``gts``: see :class:`ImageStatistics`."""
+    from pycocoevalcap.bleu.bleu_scorer import cook_refs, cook_test
+
+    bleu = np.zeros((len(gts), 2 + 2 * BLEU_ORDER))  # (N, 10)
+    for row, key in enumerate(gts):
+        cooked = cook_test(res[key][0], cook_refs(gts[key], n=BLEU_ORDER), eff="closest", n=BLEU_ORDER)
+        bleu[row] = [cooked["testlen"], cooked["reflen"], *cooked["guess"], *cooked["correct"]]
+    return bleu
 
 
 def bleu_from_totals(totals: np.ndarray) -> np.ndarray:
@@ -148,5 +155,5 @@ def paired_bootstrap(first: ImageStatistics, second: ImageStatistics, samples: i
     return result
 
 
-__all__ = ["BOOTSTRAP_SCORES", "ImageStatistics", "image_statistics", "bleu_from_totals", "scores_of_draws",
+__all__ = ["BOOTSTRAP_SCORES", "ImageStatistics", "image_statistics", "bleu_statistics", "bleu_from_totals", "scores_of_draws",
            "corpus_scores", "draw_counts", "percentile_interval", "bootstrap_intervals", "paired_bootstrap"]
