@@ -25,6 +25,8 @@ def evaluate_checkpoint_retrieval(checkpoint: str | Path, split: str = "test", o
     from .evaluate import similarity_matrix
     from .retrieval import retrieval_intervals, retrieval_metrics
 
+    if bootstrap and out_dir is None:
+        raise ValueError("bootstrap intervals need an output folder (--out)")
     if threads:
         torch.set_num_threads(threads)
     model, vocab, config, _ = load_checkpoint(checkpoint)
@@ -35,8 +37,6 @@ def evaluate_checkpoint_retrieval(checkpoint: str | Path, split: str = "test", o
     mirror_store = (open_features(dataset, config.encoder, config.image_size, cache_dir, records, hflip=True)
                     if config.average_views else None)
     pairs = make_pairs(records, store, vocab, mirror_store=mirror_store, average_views=config.average_views)
-    if bootstrap and out_dir is None:
-        raise ValueError("bootstrap intervals need an output folder (--out)")
     sim = similarity_matrix(model, pairs)  # (N_img, N_sent)
     metrics = {k: round(v, 2) for k, v in retrieval_metrics(sim, pairs.sentence_image).items()}
     if out_dir is not None:

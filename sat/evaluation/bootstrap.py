@@ -155,5 +155,6 @@ def paired_bootstrap(first: ImageStatistics, second: ImageStatistics, samples: i
     return result
 
 
-__all__ = ["BOOTSTRAP_SCORES", "ImageStatistics", "image_statistics", "bleu_statistics", "bleu_from_totals", "scores_of_draws",
-           "corpus_scores", "draw_counts", "percentile_interval", "bootstrap_intervals", "paired_bootstrap"]
+__all__ = ["BOOTSTRAP_SCORES", "ImageStatistics", "image_statistics", "bleu_statistics", "bleu_from_totals",
+           "scores_of_draws", "corpus_scores", "draw_counts", "percentile_interval", "bootstrap_intervals",
+           "paired_bootstrap"]

@@ -121,7 +121,8 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
 
 def write_intervals(path: str | Path, references: dict[str, list[str]], captions: dict[str, str], split: str,
                     samples: int = 1000, confidence: float = 0.95, fast: bool = False) -> dict[str, Any]:
-    """Bootstrap intervals of the scores of ``captions`` (seed 0) → ``path`` (``intervals.json``); returns its content."""
+    """Bootstrap intervals of the scores of ``captions`` (seed 0) → ``path`` (``intervals.json``); returns its
+    content."""
     from .bootstrap import bootstrap_intervals, image_statistics
 
     intervals = bootstrap_intervals(image_statistics(references, captions, fast=fast), samples=samples,
