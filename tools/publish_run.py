@@ -1,6 +1,6 @@
 """Publish a finished Flickr8k training run: the half-precision checkpoint, its log and config, and its test scores.
 
-    python tools/publish_run.py runs/flickr8k_soft soft [--beams 1 3 5 7] [--length-norms 0 0.5 1]
+    python tools/publish_run.py runs/flickr8k_soft soft [--beams 3 5 7] [--length-norms 0 0.5 1]
 
 1. ``RUN/best.pt`` (best validation BLEU-4) → ``checkpoints/flickr8k/NAME.pt`` in float16, inference only (≤ 25 MB).
 2. ``RUN/train_log.jsonl`` and ``RUN/config.yaml`` → ``results/flickr8k/NAME/``.
@@ -70,7 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("name")
-    parser.add_argument("--beams", type=int, nargs="+", default=[1, 3, 5, 7])
+    parser.add_argument("--beams", type=int, nargs="+", default=[3, 5, 7])
     parser.add_argument("--length-norms", type=float, nargs="+", default=[0.0, 0.5, 1.0],
                         help="exponents P of the final ranking by log p / length^P")
     parser.add_argument("--criterion", default="Bleu_4+METEOR", help="dev scores to maximise, joined by +")

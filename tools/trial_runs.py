@@ -1,13 +1,13 @@
 """Compare training runs of one model on the dev split, as ``tools/publish_run.py`` would judge each of them.
 
     python tools/trial_runs.py results/flickr8k/seed_trials.json hard runs/flickr8k_hard_ema runs/flickr8k_hard_seed1 \
-        --note "two seeds, otherwise equal settings" [--test] [--beams 3 5] [--length-norms 0 0.5 1]
+        --note "two seeds, otherwise equal settings" [--test] [--beams 3 5 7] [--length-norms 0 0.5 1]
 
 Each run's ``best.pt`` is exported to half precision (as published) in a scratch folder, its beam size and length
-normalisation are chosen on the dev split by dev BLEU-4 + METEOR, and the run is recorded with that dev score. The
-committed run of a model must be the one with the best dev score; ``--test`` also scores every run on the test split
-with its own dev choice (reported to show the spread between runs, never used to choose). The JSON file keeps one
-entry per model, so one file can hold the trials of several models.
+normalisation are chosen on the dev split by dev BLEU-4 + METEOR over the grid the published model was chosen on, and
+the run is recorded with that dev score and the grid. The committed run of a model must be the one with the best dev
+score; ``--test`` also scores every run on the test split with its own dev choice (reported to show the spread between
+runs, never used to choose). The JSON file keeps one entry per model, so one file can hold the trials of several models.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("runs", type=Path, nargs="+", help="run folders with best.pt, config.yaml, train_log.jsonl")
     parser.add_argument("--note", default="", help="what differs between the runs")
     parser.add_argument("--test", action="store_true", help="also score each run on the test split (reporting only)")
-    parser.add_argument("--beams", type=int, nargs="+", default=[3, 5])
+    parser.add_argument("--beams", type=int, nargs="+", default=[3, 5, 7])
     parser.add_argument("--length-norms", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     parser.add_argument("--criterion", default="Bleu_4+METEOR")
     args = parser.parse_args()
@@ -60,10 +60,10 @@ def main() -> None:
     os.chdir(REPO)
     entries = [judge(run, args.beams, args.length_norms, args.criterion, args.test) for run in runs]
     trials = json.loads(out.read_text()) if out.is_file() else {}
-    trials.setdefault("criterion", f"dev {args.criterion}, the best over beam {args.beams} × length normalisation "
-                                   f"{args.length_norms}")
-    trials.setdefault("models", {})[args.model] = {"note": args.note, "runs": entries,
-                                                   "best_on_dev": max(entries, key=lambda e: e["dev_criterion"])["run"]}
+    trials.pop("criterion", None)  # files written before the grid was recorded per model
+    trials.setdefault("models", {})[args.model] = {
+        "criterion": f"dev {args.criterion}", "beams": args.beams, "length_norms": args.length_norms,
+        "note": args.note, "runs": entries, "best_on_dev": max(entries, key=lambda e: e["dev_criterion"])["run"]}
     out.write_text(json.dumps(trials, indent=2) + "\n")
     for entry in entries:
         print(f"{entry['run']}: dev {args.criterion} {100 * entry['dev_criterion']:.2f}"
