@@ -1,6 +1,7 @@
 """Training throughput of the Show, Attend and Tell decoder on random data, in captions per second.
 
-Flickr8k-sized setting: batch 64, L = 49 locations of D = 1280 (EfficientNet-Lite0 at 224 px), LSTM 512, embedding and
+Flickr8k-sized setting: batch 64, L = 49 locations of D = 1280 (EfficientNet-Lite0 at 224 px; ``--locations 196`` for
+the 14×14 grid at 448 px), LSTM 512, embedding and
 attention 512, vocabulary 2500, captions of 11 words (+ <start>/<end>; one length bucket, as the paper trains).
 Compares ``ShowAttendTell.loss`` (W_a a once per image, word and output projections outside the time loop) with a
 naive loop that recomputes everything at every step, as most public ports do. With ``--processes N`` it measures
@@ -8,7 +9,7 @@ data-parallel training instead, as ``torchrun --nproc_per_node N -m sat train`` 
 threads each, one batch of 64 per process and step, gradients averaged over gloo by DistributedDataParallel; the
 figure is the captions of all processes per second. Prints the figures; asserts nothing.
 
-    python benchmarks/bench_train.py [--threads 2] [--batches 5] [--words 11] [--attention hard] [--bf16]
+    python benchmarks/bench_train.py [--threads 2] [--batches 5] [--words 11] [--attention hard] [--bf16] [--locations 196]
     python benchmarks/bench_train.py --processes 2 --threads 1 [--bf16]
 """
 from __future__ import annotations
@@ -68,7 +69,7 @@ def random_batch(args: argparse.Namespace) -> tuple[ShowAttendTell, torch.Tensor
     config = ModelConfig(attention=args.attention)
     model = build_model(config, args.vocab).train()
     B, T = args.batch_size, args.words + 2
-    features = torch.randn(B, 49, config.feature_dim)
+    features = torch.randn(B, args.locations, config.feature_dim)
     captions = torch.randint(4, args.vocab, (B, T))
     captions[:, 0], captions[:, -1] = 1, 2
     lengths = torch.full((B,), T)
@@ -111,12 +112,13 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=11, help="words per caption (Flickr8k: 10.8 on average)")
     parser.add_argument("--vocab", type=int, default=2500)
     parser.add_argument("--attention", choices=("soft", "hard"), default="soft")
+    parser.add_argument("--locations", type=int, default=49, help="annotation vectors per image (L): 49 = 7×7, 196 = 14×14")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16 (fast on CPUs with AVX512-BF16/AMX)")
     parser.add_argument("--processes", type=int, default=1, help="data-parallel processes (DDP over gloo)")
     args = parser.parse_args()
     config = ModelConfig(attention=args.attention)
-    print(f"batch {args.batch_size}, L=49, D={config.feature_dim}, H={config.hidden_dim}, V={args.vocab}, "
+    print(f"batch {args.batch_size}, L={args.locations}, D={config.feature_dim}, H={config.hidden_dim}, V={args.vocab}, "
           f"{args.words} words, {args.threads} threads; captions per second of wall-clock time (per CPU second: a "
           f"proxy on a busy machine)")
     if args.processes > 1:

@@ -30,13 +30,17 @@ def dev_criterion(scores: dict[str, float], criterion: str) -> float:
     return sum(scores[name] for name in criterion.split("+"))
 
 
+def decoding_grid(beams: list[int], length_norms: list[float]) -> list[tuple[int, float]]:
+    """The (beam size, length normalisation) pairs decoded on dev: beam 1 keeps one caption, so it has no P to choose."""
+    return [(beam, norm) for beam in beams for norm in (length_norms if beam > 1 else [0.0])]
+
+
 def dev_selection(checkpoint: Path, beams: list[int], length_norms: list[float], criterion: str, label: str
                   ) -> tuple[tuple[int, float], dict[tuple[int, float], dict[str, float]]]:
     """Decode the dev split with every beam size × length normalisation → (the best pair by ``criterion``, all scores)."""
-    choices = [(beam, norm) for beam in beams for norm in (length_norms if beam > 1 else [0.0])]  # one caption: no choice
     dev = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for beam, norm in choices:
+        for beam, norm in decoding_grid(beams, length_norms):
             scores = evaluate_checkpoint(checkpoint, split="val", beam_size=beam, length_normalization=norm,
                                          out_dir=Path(scratch) / f"{beam}_{norm}")
             dev[(beam, norm)] = {key: scores[key] for key in SCORE_NAMES}

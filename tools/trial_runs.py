@@ -5,9 +5,10 @@
 
 Each run's ``best.pt`` is exported to half precision (as published) in a scratch folder, its beam size and length
 normalisation are chosen on the dev split by dev BLEU-4 + METEOR over the grid the published model was chosen on, and
-the run is recorded with that dev score and the grid. The committed run of a model must be the one with the best dev
-score; ``--test`` also scores every run on the test split with its own dev choice (reported to show the spread between
-runs, never used to choose). The JSON file keeps one entry per model, so one file can hold the trials of several models.
+the run is recorded with that dev score; the model's entry keeps the grid (``grid``: the (beam, P) pairs decoded). The
+committed run of a model must be the one with the best dev score; ``--test`` also scores every run on the test split
+with its own dev choice (reported to show the spread between runs, never used to choose). The JSON file keeps one
+entry per model, so one file can hold the trials of several models.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from publish_run import REPO, dev_criterion, dev_selection
+from publish_run import REPO, decoding_grid, dev_criterion, dev_selection
 from sat.config import load_config
 from sat.evaluation import SCORE_NAMES, evaluate_checkpoint
 from sat.training.checkpoint import export_half
@@ -63,6 +64,7 @@ def main() -> None:
     trials.pop("criterion", None)  # files written before the grid was recorded per model
     trials.setdefault("models", {})[args.model] = {
         "criterion": f"dev {args.criterion}", "beams": args.beams, "length_norms": args.length_norms,
+        "grid": decoding_grid(args.beams, args.length_norms),
         "note": args.note, "runs": entries, "best_on_dev": max(entries, key=lambda e: e["dev_criterion"])["run"]}
     out.write_text(json.dumps(trials, indent=2) + "\n")
     for entry in entries:
