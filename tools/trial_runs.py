@@ -5,10 +5,11 @@
 
 Each run's ``best.pt`` is exported to half precision (as published) in a scratch folder, its beam size and length
 normalisation are chosen on the dev split by dev BLEU-4 + METEOR over the grid the published model was chosen on, and
-the run is recorded with that dev score; the model's entry keeps the grid (``grid``: the (beam, P) pairs decoded). The
-committed run of a model must be the one with the best dev score; ``--test`` also scores every run on the test split
-with its own dev choice (reported to show the spread between runs, never used to choose). The JSON file keeps one
-entry per model, so one file can hold the trials of several models.
+the run is recorded with that dev score and the settings that tell runs apart (seed, image size, mirror images); the
+model's entry keeps the (beam, P) pairs decoded (``decodings``). The committed run of a model must be the one with the
+best dev score; ``--test`` also scores every run on the test split with its own dev choice (reported to show the
+spread between runs, never used to choose). The JSON file keeps one entry per model, so one file can hold the trials
+of several models.
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def judge(run_dir: Path, beams: list[int], length_norms: list[float], criterion:
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
     evals = [row for row in log if row.get("type") == "eval"]
     best_eval = max(evals, key=lambda row: row["Bleu_4"])
-    entry = {"run": run_dir.name, "seed": config.train.seed, "epochs_run": evals[-1]["epoch"],
+    entry = {"run": run_dir.name, "seed": config.train.seed, "image_size": config.data.image_size,
+             "hflip": config.data.hflip, "epochs_run": evals[-1]["epoch"],
              "best_epoch": best_eval["epoch"], "best_val_Bleu_4": best_eval["Bleu_4"]}
     with tempfile.TemporaryDirectory() as scratch:
         checkpoint = Path(scratch) / "model.pt"
@@ -64,7 +66,7 @@ def main() -> None:
     trials.pop("criterion", None)  # files written before the grid was recorded per model
     trials.setdefault("models", {})[args.model] = {
         "criterion": f"dev {args.criterion}", "beams": args.beams, "length_norms": args.length_norms,
-        "grid": decoding_grid(args.beams, args.length_norms),
+        "decodings": decoding_grid(args.beams, args.length_norms),
         "note": args.note, "runs": entries, "best_on_dev": max(entries, key=lambda e: e["dev_criterion"])["run"]}
     out.write_text(json.dumps(trials, indent=2) + "\n")
     for entry in entries:
