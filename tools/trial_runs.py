@@ -63,7 +63,6 @@ def main() -> None:
     os.chdir(REPO)
     entries = [judge(run, args.beams, args.length_norms, args.criterion, args.test) for run in runs]
     trials = json.loads(out.read_text()) if out.is_file() else {}
-    trials.pop("criterion", None)  # files written before the grid was recorded per model
     trials.setdefault("models", {})[args.model] = {
         "criterion": f"dev {args.criterion}", "beams": args.beams, "length_norms": args.length_norms,
         "decodings": decoding_grid(args.beams, args.length_norms),
