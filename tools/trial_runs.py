@@ -5,11 +5,14 @@
 
 Each run's ``best.pt`` is exported to half precision (as published) in a scratch folder, its beam size and length
 normalisation are chosen on the dev split by dev BLEU-4 + METEOR over the grid the published model was chosen on, and
-the run is recorded with that dev score and the settings that tell runs apart (seed, image size, mirror images); the
-model's entry keeps the (beam, P) pairs decoded (``decodings``). The committed run of a model must be the one with the
-best dev score; ``--test`` also scores every run on the test split with its own dev choice (reported to show the
-spread between runs, never used to choose). The JSON file keeps one entry per model, so one file can hold the trials
-of several models.
+the run is recorded with that dev score, the settings that tell runs apart (seed, image size, mirror images, λ of
+Eq. 14) and the mean penalty of Eq. 14 over its last epoch; the model's entry keeps the (beam, P) pairs decoded
+(``decodings``). A run given as ``published:NAME`` is the committed model NAME, whose run folder is gone: it is read,
+not decoded again, from ``results/flickr8k/NAME/`` (config, log, ``dev_beam_selection.json`` and, with ``--test``,
+``metrics.json``), which ``tools/publish_run.py`` wrote by the same rule. The committed run of a model must be the one
+with the best dev score; ``--test`` also scores every run on the test split with its own dev choice (reported to show
+the spread between runs, never used to choose). The JSON file keeps one entry per model, so one file can hold the
+trials of several models.
 """
 from __future__ import annotations
 
@@ -25,15 +28,45 @@ from sat.evaluation import SCORE_NAMES, evaluate_checkpoint
 from sat.training.checkpoint import export_half
 
 
-def judge(run_dir: Path, beams: list[int], length_norms: list[float], criterion: str, test: bool) -> dict:
-    """One run's dev choice and score (and test scores with ``test``) → a JSON-ready dict."""
+PUBLISHED = "published:"
+
+
+def describe(run_dir: Path) -> dict:
+    """The settings that tell runs apart and the course of training, from a run's ``config.yaml`` and log."""
     config = load_config(run_dir / "config.yaml")
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
     evals = [row for row in log if row.get("type") == "eval"]
     best_eval = max(evals, key=lambda row: row["Bleu_4"])
-    entry = {"run": run_dir.name, "seed": config.train.seed, "image_size": config.data.image_size,
-             "hflip": config.data.hflip, "epochs_run": evals[-1]["epoch"],
-             "best_epoch": best_eval["epoch"], "best_val_Bleu_4": best_eval["Bleu_4"]}
+    last_epoch_start = evals[-2]["step"] if len(evals) > 1 else 0
+    last_epoch = [row["doubly_stochastic"] for row in log
+                  if row.get("type") == "train" and last_epoch_start < row["step"] <= evals[-1]["step"]]
+    return {"run": config.name, "seed": config.train.seed, "image_size": config.data.image_size,
+            "hflip": config.data.hflip, "doubly_stochastic": config.model.doubly_stochastic,
+            "epochs_run": evals[-1]["epoch"], "best_epoch": best_eval["epoch"], "best_val_Bleu_4": best_eval["Bleu_4"],
+            "last_epoch_penalty": sum(last_epoch) / len(last_epoch)}  # Σ_i (1 − Σ_t α_ti)², mean over the log rows
+
+
+def judge_published(name: str, beams: list[int], length_norms: list[float], criterion: str, test: bool) -> dict:
+    """The committed model ``name`` as ``judge`` would record its run, read from what ``publish_run`` wrote."""
+    results = REPO / "results/flickr8k" / name
+    entry = describe(results)
+    selection = json.loads((results / "dev_beam_selection.json").read_text())
+    dev = {(row["beam"], row["length_normalization"]): row for row in selection["dev"]}
+    if selection["criterion"] != f"dev {criterion}" or sorted(dev) != sorted(decoding_grid(beams, length_norms)):
+        raise SystemExit(f"{results / 'dev_beam_selection.json'}: not chosen by dev {criterion} over this grid")
+    choice = (selection["chosen_beam"], selection["chosen_length_normalization"])
+    entry.update({"chosen_beam": choice[0], "chosen_length_normalization": choice[1],
+                  "dev_criterion": dev_criterion(dev[choice], criterion),
+                  "dev": {key: dev[choice][key] for key in SCORE_NAMES}})
+    if test:
+        metrics = json.loads((results / "metrics.json").read_text())
+        entry["test"] = {key: metrics[key] for key in SCORE_NAMES}
+    return entry
+
+
+def judge(run_dir: Path, beams: list[int], length_norms: list[float], criterion: str, test: bool) -> dict:
+    """One run's dev choice and score (and test scores with ``test``) → a JSON-ready dict."""
+    entry = describe(run_dir)
     with tempfile.TemporaryDirectory() as scratch:
         checkpoint = Path(scratch) / "model.pt"
         export_half(run_dir / "best.pt", checkpoint)
@@ -51,17 +84,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path, help="the JSON file to write (the model's entry is replaced)")
     parser.add_argument("model", help="the model the runs train, e.g. hard")
-    parser.add_argument("runs", type=Path, nargs="+", help="run folders with best.pt, config.yaml, train_log.jsonl")
+    parser.add_argument("runs", nargs="+", help="run folders with best.pt, config.yaml, train_log.jsonl, or "
+                        f"{PUBLISHED}NAME for the committed model NAME")
     parser.add_argument("--note", default="", help="what differs between the runs")
     parser.add_argument("--test", action="store_true", help="also score each run on the test split (reporting only)")
     parser.add_argument("--beams", type=int, nargs="+", default=[3, 5, 7])
     parser.add_argument("--length-norms", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     parser.add_argument("--criterion", default="Bleu_4+METEOR")
     args = parser.parse_args()
-    runs = [run.resolve() for run in args.runs]
+    runs = [run if run.startswith(PUBLISHED) else Path(run).resolve() for run in args.runs]
     out = args.out.resolve()
     os.chdir(REPO)
-    entries = [judge(run, args.beams, args.length_norms, args.criterion, args.test) for run in runs]
+    entries = [judge_published(run.removeprefix(PUBLISHED), args.beams, args.length_norms, args.criterion, args.test)
+               if isinstance(run, str) else judge(run, args.beams, args.length_norms, args.criterion, args.test)
+               for run in runs]
     trials = json.loads(out.read_text()) if out.is_file() else {}
     trials.setdefault("models", {})[args.model] = {
         "criterion": f"dev {args.criterion}", "beams": args.beams, "length_norms": args.length_norms,
