@@ -6,13 +6,13 @@
 Each run's ``best.pt`` is exported to half precision (as published) in a scratch folder, its beam size and length
 normalisation are chosen on the dev split by dev BLEU-4 + METEOR over the grid the published model was chosen on, and
 the run is recorded with that dev score, the settings that tell runs apart (seed, image size, mirror images, λ of
-Eq. 14) and the mean penalty of Eq. 14 over its last epoch; the model's entry keeps the (beam, P) pairs decoded
-(``decodings``). A run given as ``published:NAME`` is the committed model NAME, whose run folder is gone: it is read,
-not decoded again, from ``results/flickr8k/NAME/`` (config, log, ``dev_beam_selection.json`` and, with ``--test``,
-``metrics.json``), which ``tools/publish_run.py`` wrote by the same rule. The committed run of a model must be the one
-with the best dev score; ``--test`` also scores every run on the test split with its own dev choice (reported to show
-the spread between runs, never used to choose). The JSON file keeps one entry per model, so one file can hold the
-trials of several models.
+Eq. 14, time limit) and the mean penalty of Eq. 14 over its last epoch; the model's entry keeps the (beam, P) pairs
+decoded (``decodings``). A run given as ``published:NAME`` is the committed model NAME, whose run folder is gone: it is
+read, not decoded again, from ``results/flickr8k/NAME/`` (config, log, ``dev_beam_selection.json`` and, with
+``--test``, ``metrics.json``), which ``tools/publish_run.py`` wrote by the same rule. The committed run of a model must
+be the one with the best dev score; ``--test`` also scores every run on the test split with its own dev choice
+(reported to show the spread between runs, never used to choose). The JSON file keeps one entry per model, so one file
+can hold the trials of several models.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def describe(run_dir: Path) -> dict:
                   if row.get("type") == "train" and last_epoch_start < row["step"] <= evals[-1]["step"]]
     return {"run": config.name, "seed": config.train.seed, "image_size": config.data.image_size,
             "hflip": config.data.hflip, "doubly_stochastic": config.model.doubly_stochastic,
-            "epochs_run": evals[-1]["epoch"], "best_epoch": best_eval["epoch"], "best_val_Bleu_4": best_eval["Bleu_4"],
+            "max_minutes": config.train.max_minutes, "epochs_run": evals[-1]["epoch"], "best_epoch": best_eval["epoch"], "best_val_Bleu_4": best_eval["Bleu_4"],
             "last_epoch_penalty": sum(last_epoch) / len(last_epoch)}  # Σ_i (1 − Σ_t α_ti)², mean over the log rows
 
 
