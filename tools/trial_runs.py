@@ -42,8 +42,9 @@ def describe(run_dir: Path) -> dict:
                   if row.get("type") == "train" and last_epoch_start < row["step"] <= evals[-1]["step"]]
     return {"run": config.name, "seed": config.train.seed, "image_size": config.data.image_size,
             "hflip": config.data.hflip, "doubly_stochastic": config.model.doubly_stochastic,
-            "max_minutes": config.train.max_minutes, "epochs_run": evals[-1]["epoch"], "best_epoch": best_eval["epoch"], "best_val_Bleu_4": best_eval["Bleu_4"],
-            "last_epoch_penalty": sum(last_epoch) / len(last_epoch)}  # Σ_i (1 − Σ_t α_ti)², mean over the log rows
+            "max_minutes": config.train.max_minutes, "epochs_run": evals[-1]["epoch"],
+            "best_epoch": best_eval["epoch"], "best_val_Bleu_4": best_eval["Bleu_4"],
+            "last_epoch_penalty": sum(last_epoch) / len(last_epoch)}  # Σ_i (1 − Σ_t α_ti)², the log rows' mean
 
 
 def judge_published(name: str, beams: list[int], length_norms: list[float], criterion: str, test: bool) -> dict:
