@@ -20,7 +20,8 @@ def seed_trials() -> dict:
 def test_published_model_matches_its_judged_run():
     trials = seed_trials()
     recorded = next(run for run in trials["runs"] if run["run"] == trials["best_on_dev"])  # the committed run
-    entry = trial_runs.judge_published("hard", trials["beams"], trials["length_norms"], "Bleu_4+METEOR", test=True)
+    entry = trial_runs.judge_published(REPO / "results/flickr8k/hard", trials["beams"], trials["length_norms"],
+                                       "Bleu_4+METEOR", test=True)
     assert entry.pop("doubly_stochastic") == 1.0  # the fields seed_trials.json predates
     assert entry.pop("max_minutes") == 100
     assert entry.pop("last_epoch_penalty") > 0
@@ -29,4 +30,5 @@ def test_published_model_matches_its_judged_run():
 
 def test_published_model_on_another_grid_is_refused():
     with pytest.raises(SystemExit, match="dev_beam_selection.json"):
-        trial_runs.judge_published("hard", [3, 5], [0.0, 0.5, 1.0], "Bleu_4+METEOR", test=False)
+        trial_runs.judge_published(REPO / "results/flickr8k/hard", [3, 5], [0.0, 0.5, 1.0], "Bleu_4+METEOR",
+                                   test=False)

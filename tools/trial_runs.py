@@ -7,12 +7,12 @@ Each run's ``best.pt`` is exported to half precision (as published) in a scratch
 normalisation are chosen on the dev split by dev BLEU-4 + METEOR over the grid the published model was chosen on, and
 the run is recorded with that dev score, the settings that tell runs apart (seed, image size, mirror images, λ of
 Eq. 14, time limit) and the mean penalty of Eq. 14 over its last epoch; the model's entry keeps the (beam, P) pairs
-decoded (``decodings``). A run given as ``published:NAME`` is the committed model NAME, whose run folder is gone: it is
-read, not decoded again, from ``results/flickr8k/NAME/`` (config, log, ``dev_beam_selection.json`` and, with
-``--test``, ``metrics.json``), which ``tools/publish_run.py`` wrote by the same rule. The committed run of a model must
-be the one with the best dev score; ``--test`` also scores every run on the test split with its own dev choice
-(reported to show the spread between runs, never used to choose). The JSON file keeps one entry per model, so one file
-can hold the trials of several models.
+decoded (``decodings``). A run given as ``published:DIR`` is a published model whose run folder is gone, such as
+``published:results/flickr8k/hard``: it is read, not decoded again, from what ``tools/publish_run.py`` wrote by the
+same rule into DIR (config, log, ``dev_beam_selection.json`` and, with ``--test``, ``metrics.json``). The committed
+run of a model must be the one with the best dev score; ``--test`` also scores every run on the test split with its
+own dev choice (reported to show the spread between runs, never used to choose). The JSON file keeps one entry per
+model, so one file can hold the trials of several models.
 """
 from __future__ import annotations
 
@@ -47,9 +47,9 @@ def describe(run_dir: Path) -> dict:
             "last_epoch_penalty": sum(last_epoch) / len(last_epoch)}  # Σ_i (1 − Σ_t α_ti)², the log rows' mean
 
 
-def judge_published(name: str, beams: list[int], length_norms: list[float], criterion: str, test: bool) -> dict:
-    """The committed model ``name`` as ``judge`` would record its run, read from what ``publish_run`` wrote."""
-    results = REPO / "results/flickr8k" / name
+def judge_published(results: Path, beams: list[int], length_norms: list[float], criterion: str, test: bool) -> dict:
+    """A published model as ``judge`` would record its run, read from the folder ``results`` that ``publish_run``
+    wrote (``results/flickr8k/NAME``)."""
     entry = describe(results)
     selection = json.loads((results / "dev_beam_selection.json").read_text())
     dev = {(row["beam"], row["length_normalization"]): row for row in selection["dev"]}
@@ -86,19 +86,18 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="the JSON file to write (the model's entry is replaced)")
     parser.add_argument("model", help="the model the runs train, e.g. hard")
     parser.add_argument("runs", nargs="+", help="run folders with best.pt, config.yaml, train_log.jsonl, or "
-                        f"{PUBLISHED}NAME for the committed model NAME")
+                        f"{PUBLISHED}DIR for a model published into DIR (e.g. {PUBLISHED}results/flickr8k/hard)")
     parser.add_argument("--note", default="", help="what differs between the runs")
     parser.add_argument("--test", action="store_true", help="also score each run on the test split (reporting only)")
     parser.add_argument("--beams", type=int, nargs="+", default=[3, 5, 7])
     parser.add_argument("--length-norms", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     parser.add_argument("--criterion", default="Bleu_4+METEOR")
     args = parser.parse_args()
-    runs = [run if run.startswith(PUBLISHED) else Path(run).resolve() for run in args.runs]
+    runs = [(run.startswith(PUBLISHED), Path(run.removeprefix(PUBLISHED)).resolve()) for run in args.runs]
     out = args.out.resolve()
     os.chdir(REPO)
-    entries = [judge_published(run.removeprefix(PUBLISHED), args.beams, args.length_norms, args.criterion, args.test)
-               if isinstance(run, str) else judge(run, args.beams, args.length_norms, args.criterion, args.test)
-               for run in runs]
+    entries = [(judge_published if published else judge)(run, args.beams, args.length_norms, args.criterion, args.test)
+               for published, run in runs]
     trials = json.loads(out.read_text()) if out.is_file() else {}
     trials.setdefault("models", {})[args.model] = {
         "criterion": f"dev {args.criterion}", "beams": args.beams, "length_norms": args.length_norms,
