@@ -1,5 +1,6 @@
-"""tools/trial_runs.py reads a committed model's run from what tools/publish_run.py wrote, and gets the entry that
-judging the run itself recorded (the committed hard-attention run in results/flickr8k/seed_trials.json)."""
+"""tools/trial_runs.py reads a published model back from what tools/publish_run.py wrote, and gets the very entry that
+was recorded for its run: each committed attention model is the dev winner of its λ trial
+(results/flickr8k/lambda_trials.json), and the λ = 1 run of hard attention is the best of its seed trial."""
 from __future__ import annotations
 
 import json
@@ -12,23 +13,31 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 import trial_runs  # noqa: E402
 
-
-def seed_trials() -> dict:
-    return json.loads((REPO / "results/flickr8k/seed_trials.json").read_text())["models"]["hard"]
+RESULTS = REPO / "results/flickr8k"
 
 
-def test_published_model_matches_its_judged_run():
-    trials = seed_trials()
-    recorded = next(run for run in trials["runs"] if run["run"] == trials["best_on_dev"])  # the committed run
-    entry = trial_runs.judge_published(REPO / "results/flickr8k/hard", trials["beams"], trials["length_norms"],
-                                       "Bleu_4+METEOR", test=True)
-    assert entry.pop("doubly_stochastic") == 1.0  # the fields seed_trials.json predates
-    assert entry.pop("max_minutes") == 100
-    assert entry.pop("last_epoch_penalty") > 0
+def trials(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())["models"]
+
+
+@pytest.mark.parametrize("model", ["soft", "hard"])
+def test_committed_model_is_its_lambda_trial_winner(model):
+    trial = trials("lambda_trials.json")[model]
+    recorded = next(run for run in trial["runs"] if run["run"] == trial["best_on_dev"])
+    assert recorded["dev_criterion"] == max(run["dev_criterion"] for run in trial["runs"])
+    entry = trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
+                                       test=True)
     assert entry == recorded
+
+
+def test_best_hard_seed_is_the_lambda_one_run():
+    seeds, lambdas = trials("seed_trials.json")["hard"], trials("lambda_trials.json")["hard"]
+    best_seed = next(run for run in seeds["runs"] if run["run"] == seeds["best_on_dev"])
+    lambda_one = next(run for run in lambdas["runs"] if run["doubly_stochastic"] == 1)
+    assert lambda_one["run"] == best_seed["run"]
+    assert {key: lambda_one[key] for key in best_seed} == best_seed  # the seed trial predates the extra fields
 
 
 def test_published_model_on_another_grid_is_refused():
     with pytest.raises(SystemExit, match="dev_beam_selection.json"):
-        trial_runs.judge_published(REPO / "results/flickr8k/hard", [3, 5], [0.0, 0.5, 1.0], "Bleu_4+METEOR",
-                                   test=False)
+        trial_runs.judge_published(RESULTS / "hard", [3, 5], [0.0, 0.5, 1.0], "Bleu_4+METEOR", test=False)
