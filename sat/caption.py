@@ -2,7 +2,8 @@
 
 Each image is read with :func:`~sat.data.images.load_image` (an unreadable file is reported and skipped, the others
 are still captioned), squashed to the checkpoint's image size, encoded by the checkpoint's encoder and decoded with
-beam search. Without a checkpoint, the project's own Flickr8k soft-attention model is used.
+beam search, alone or together with its mirror image. Without a checkpoint, the project's own Flickr8k soft-attention
+model is used.
 """
 from __future__ import annotations
 
@@ -47,16 +48,18 @@ def _plot_path(plot_dir: Path, image: str, taken: set[Path]) -> Path:
 
 def caption_images(paths: Sequence[str | Path], checkpoint: str | Path | None = None, beam_size: int = 3,
                    plot_dir: str | Path | None = None, max_len: int = 20, batch_size: int = 16,
-                   device: str | torch.device = "cpu", length_normalization: float = 0.0) -> list[CaptionResult]:
+                   device: str | torch.device = "cpu", length_normalization: float = 0.0,
+                   mirror: bool = False) -> list[CaptionResult]:
     """Caption every image of ``paths``, in order → ``[(path, caption | None, error | None)]``.
 
-    ``length_normalization`` P ranks the finished beams by log p / length^P (as ``sat evaluate``).
+    ``length_normalization`` P ranks the finished beams by log p / length^P, and ``mirror`` decodes each image together
+    with its mirror image (both as ``sat evaluate``; the attention figures show the image's own maps).
 
     ``plot_dir``: also save the paper-style attention figure of each caption as ``PLOT_DIR/STEM.png`` (models
     without attention have none). Bad images become results with an error; a missing or broken checkpoint raises.
     """
     from .data.images import image_transform, load_image
-    from .decoding import beam_search
+    from .decoding import beam_search, with_mirror
     from .encoders import build_encoder
     from .plots import plot_attention
     from .training.checkpoint import load_for_inference
@@ -66,7 +69,7 @@ def caption_images(paths: Sequence[str | Path], checkpoint: str | Path | None = 
     model, vocab, config = load_for_inference(checkpoint if checkpoint is not None else default_checkpoint(), device)
     image_size = config.data.image_size
     encoder = build_encoder(config.data.encoder, image_size=image_size).to(device).eval()
-    transform = image_transform(image_size)
+    transform, mirror_transform = image_transform(image_size), image_transform(image_size, hflip=True)
     hard = config.model.kind == "sat" and config.model.attention == "hard"
     plots = Path(plot_dir) if plot_dir is not None else None
     taken: set[Path] = set()
@@ -84,7 +87,11 @@ def caption_images(paths: Sequence[str | Path], checkpoint: str | Path | None = 
         with torch.no_grad():
             images = torch.stack([transform(image) for _, _, image in batch]).to(device)  # (B, 3, S, S)
             features = encoder(images)  # (B, L, D)
-            hypotheses = beam_search(model, features, beam_size=beam_size, max_len=max_len,
+            decoder = model
+            if mirror:
+                mirrored = encoder(torch.stack([mirror_transform(image) for _, _, image in batch]).to(device))
+                decoder, features = with_mirror(model, features, mirrored)  # (B, 2, L, D)
+            hypotheses = beam_search(decoder, features, beam_size=beam_size, max_len=max_len,
                                      length_normalization=length_normalization)
         for (position, path, image), hypothesis in zip(batch, hypotheses):
             words = vocab.decode(hypothesis.tokens)

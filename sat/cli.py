@@ -75,9 +75,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_checkpoint(args.checkpoint, split=args.split, beam_size=args.beam, out_dir=args.out,
                                   data_dir=args.data_dir, cache_dir=args.cache_dir, max_len=args.max_len,
                                   batch_size=args.batch_size, length_normalization=args.length_normalization,
-                                  fast=args.fast, bf16=args.bf16, bootstrap=args.bootstrap)
+                                  fast=args.fast, bf16=args.bf16, bootstrap=args.bootstrap, mirror=args.mirror)
     scores = "  ".join(f"{name} {100 * metrics[name]:.2f}" for name in SCORE_NAMES if name in metrics)
-    print(f"{metrics['dataset']} {metrics['split']} ({metrics['num_images']} images, beam {metrics['beam_size']}): "
+    view = ", each with its mirror image" if metrics["mirror"] else ""
+    print(f"{metrics['dataset']} {metrics['split']} ({metrics['num_images']} images, beam {metrics['beam_size']}"
+          f"{view}): "
           f"{scores}  (×100)")
     written = "captions.json and metrics.json"
     if args.bootstrap:
@@ -93,7 +95,8 @@ def run_caption(args: argparse.Namespace) -> int:
     from .caption import caption_images
 
     results = caption_images(args.images, checkpoint=args.checkpoint, beam_size=args.beam, plot_dir=args.plot,
-                             max_len=args.max_len, length_normalization=args.length_normalization)
+                             max_len=args.max_len, length_normalization=args.length_normalization,
+                             mirror=args.mirror)
     failed = 0
     for path, caption, error in results:
         if error is None:
@@ -159,6 +162,9 @@ def _add_evaluate(subparsers: argparse._SubParsersAction, debug: argparse.Argume
     parser.add_argument("--batch-size", type=int, default=50, help="images decoded at once")
     parser.add_argument("--length-normalization", type=float, default=0.0, metavar="P",
                         help="rank finished beams by log p / length^P (0 = plain log-probability)")
+    parser.add_argument("--mirror", action="store_true",
+                        help="decode each image together with its mirror image: the mean of the two word "
+                             "distributions at every step (features from `sat features --hflip`)")
     parser.add_argument("--fast", action="store_true",
                         help="no Java: pure-Python tokenisation and no METEOR (not the official protocol)")
     parser.add_argument("--bf16", action="store_true",
@@ -185,6 +191,9 @@ def _add_caption(subparsers: argparse._SubParsersAction, debug: argparse.Argumen
     parser.add_argument("--max-len", type=int, default=20, help="longest caption, in words")
     parser.add_argument("--length-normalization", type=float, default=0.0, metavar="P",
                         help="rank finished beams by log p / length^P (0 = plain log-probability)")
+    parser.add_argument("--mirror", action="store_true",
+                        help="decode each image together with its mirror image: the mean of the two word "
+                             "distributions at every step (twice the encoding and decoding)")
     parser.add_argument("--plot", metavar="DIR",
                         help="also save each image's attention figure (one panel per word) as DIR/IMAGE.png")
     parser.set_defaults(func=run_caption)

@@ -82,6 +82,7 @@ def test_evaluate_writes_coco_results_and_metrics(tmp_path, capsys):
     assert {"Bleu_1", "Bleu_4", "ROUGE_L", "CIDEr"} <= set(metrics)
     assert all(0.0 <= metrics[k] <= 1.0 for k in ("Bleu_1", "Bleu_4", "ROUGE_L"))
     assert metrics["split"] == "test" and metrics["beam_size"] == 2 and metrics["num_images"] == 2
+    assert metrics["mirror"] is False  # each image alone unless --mirror (tests/test_decoding_views.py)
     assert metrics["checkpoint"] == str(checkpoint)
     intervals = json.loads((out / "intervals.json").read_text())
     assert intervals["samples"] == 50 and intervals["num_images"] == 2

@@ -26,8 +26,16 @@ def test_committed_model_is_its_lambda_trial_winner(model):
     recorded = next(run for run in trial["runs"] if run["run"] == trial["best_on_dev"])
     assert recorded["dev_criterion"] == max(run["dev_criterion"] for run in trial["runs"])
     entry = trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
+                                       test=False)
+    assert entry == {key: value for key, value in recorded.items() if key != "test"}
+    metrics = json.loads((RESULTS / model / "metrics.json").read_text())
+    if not metrics["mirror"]:  # the test split was decoded as the trial decoded it: the same test scores
+        assert trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
+                                          test=True) == recorded
+    else:  # the published model also reads the mirror image, a choice made after the trial
+        with pytest.raises(SystemExit, match="cannot stand in a trial"):
+            trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
                                        test=True)
-    assert entry == recorded
 
 
 def test_best_hard_seed_is_the_lambda_one_run():

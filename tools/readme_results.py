@@ -46,7 +46,8 @@ def results_table(results_dir: Path = REPO / "results" / "flickr8k") -> str:
         lines.append(f"| **sat: {label}** (this repo) | " + " | ".join(_cell(b) for b in bleu)
                      + (f" | {100 * b4['low']:.1f}–{100 * b4['high']:.1f}" if b4 else " | —")
                      + f" | {_cell(100 * m['METEOR'], 2)} | {_cell(100 * m['CIDEr'])} | {m['beam_size']}"
-                     + (f" ({m['length_normalization']:g})" if m.get("length_normalization") else "") + " |")
+                     + (f" ({m['length_normalization']:g})" if m.get("length_normalization") else "")
+                     + (" + mirror" if m.get("mirror") else "") + " |")
     return "\n".join(lines)
 
 

@@ -9,7 +9,9 @@ the run is recorded with that dev score, the settings that tell runs apart (seed
 Eq. 14, time limit) and the mean penalty of Eq. 14 over its last epoch; the model's entry keeps the (beam, P) pairs
 decoded (``decodings``). A run given as ``published:DIR`` is a published model whose run folder is gone, such as
 ``published:results/flickr8k/hard``: it is read, not decoded again, from what ``tools/publish_run.py`` wrote by the
-same rule into DIR (config, log, ``dev_beam_selection.json`` and, with ``--test``, ``metrics.json``). The committed
+same rule into DIR (config, log, ``dev_beam_selection.json`` and, with ``--test``, ``metrics.json``). Trials compare
+runs decoded from the image alone: whether the published model also reads the mirror image is a decoding choice made
+afterwards, for the run kept. The committed
 run of a model must be the one with the best dev score; ``--test`` also scores every run on the test split with its
 own dev choice (reported to show the spread between runs, never used to choose). The JSON file keeps one entry per
 model, so one file can hold the trials of several models.
@@ -52,15 +54,19 @@ def judge_published(results: Path, beams: list[int], length_norms: list[float], 
     wrote (``results/flickr8k/NAME``)."""
     entry = describe(results)
     selection = json.loads((results / "dev_beam_selection.json").read_text())
-    dev = {(row["beam"], row["length_normalization"]): row for row in selection["dev"]}
+    dev = {(row["beam"], row["length_normalization"]): row for row in selection["dev"] if not row.get("mirror")}
     if selection["criterion"] != f"dev {criterion}" or sorted(dev) != sorted(decoding_grid(beams, length_norms)):
         raise SystemExit(f"{results / 'dev_beam_selection.json'}: not chosen by dev {criterion} over this grid")
-    choice = (selection["chosen_beam"], selection["chosen_length_normalization"])
+    choice = max(dev, key=lambda pair: dev_criterion(dev[pair], criterion))  # as dev_selection, in the same order
     entry.update({"chosen_beam": choice[0], "chosen_length_normalization": choice[1],
                   "dev_criterion": dev_criterion(dev[choice], criterion),
                   "dev": {key: dev[choice][key] for key in SCORE_NAMES}})
     if test:
         metrics = json.loads((results / "metrics.json").read_text())
+        if (metrics["beam_size"], metrics["length_normalization"], metrics.get("mirror", False)) != (*choice, False):
+            raise SystemExit(f"{results / 'metrics.json'}: the published test decoding is not this run's choice for "
+                             f"the image alone (beam {choice[0]}, P {choice[1]}), so it cannot stand in a trial with "
+                             "--test")
         entry["test"] = {key: metrics[key] for key in SCORE_NAMES}
     return entry
 

@@ -379,18 +379,22 @@ def attention_entropy(alphas: torch.Tensor) -> torch.Tensor:
 
 
 def decode_with_attention(model: torch.nn.Module, store: Any, filenames: Sequence[str], beam_size: int = 3,
-                          max_len: int = 20, batch_size: int = 50, length_normalization: float = 0.0) -> list[Any]:
+                          max_len: int = 20, batch_size: int = 50, length_normalization: float = 0.0,
+                          mirror_store: Any = None) -> list[Any]:
     """Beam-search ``filenames`` from their cached features (``FeatureStore``) → one ``Hypothesis`` each, with its
-    attention maps (``hypothesis.attention``: (n_words, L)). Same settings, same captions as
-    :func:`sat.evaluation.decode_split`."""
-    from ..decoding import beam_search
+    attention maps (``hypothesis.attention``: (n_words, L), on the image itself also when ``mirror_store`` adds the
+    mirror image). Same settings, same captions as :func:`sat.evaluation.decode_split`."""
+    from ..decoding import beam_search, with_mirror
 
     device = next(model.parameters()).device
     hypotheses = []
     with torch.no_grad():
         for start in range(0, len(filenames), batch_size):
-            features = store.get(list(filenames[start:start + batch_size])).to(device)  # (B, L, D)
-            hypotheses.extend(beam_search(model, features, beam_size=beam_size, max_len=max_len,
+            names = list(filenames[start:start + batch_size])
+            features, decoder = store.get(names).to(device), model  # (B, L, D)
+            if mirror_store is not None:
+                decoder, features = with_mirror(model, features, mirror_store.get(names).to(device))  # (B, 2, L, D)
+            hypotheses.extend(beam_search(decoder, features, beam_size=beam_size, max_len=max_len,
                                           length_normalization=length_normalization))
     return hypotheses
 

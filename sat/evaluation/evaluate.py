@@ -26,21 +26,28 @@ from .tokenizer import require_java
 
 def decode_split(model: CaptionModel, store: FeatureStore, records: Sequence[ImageRecord], vocab: Vocabulary,
                  beam_size: int = 3, max_len: int = 20, batch_size: int = 50,
-                 length_normalization: float = 0.0, bf16: bool = False) -> dict[str, str]:
+                 length_normalization: float = 0.0, bf16: bool = False,
+                 mirror_store: FeatureStore | None = None) -> dict[str, str]:
     """Caption every record from its cached features, ``batch_size`` images per beam search → ``{record.key: text}``.
 
     ``beam_size=1`` is greedy search. The model is used as given (call ``model.eval()`` first). ``bf16`` autocasts the
     CPU's matrix products to bfloat16: about twice as fast on CPUs with AVX512-BF16 or AMX, and a few captions change.
+    ``mirror_store``, the cache of the mirrored images, decodes each image together with its mirror image
+    (:mod:`sat.decoding.views`).
     """
-    from ..decoding import beam_search
+    from ..decoding import beam_search, with_mirror
 
     device = next(model.parameters()).device
     captions: dict[str, str] = {}
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and device.type == "cpu"):
         for start in range(0, len(records), batch_size):
             batch = records[start:start + batch_size]
-            features = store.get([record.filename for record in batch]).to(device)  # (B, L, D)
-            hypotheses = beam_search(model, features, beam_size=beam_size, max_len=max_len,
+            names = [record.filename for record in batch]
+            features = store.get(names).to(device)  # (B, L, D)
+            decoder = model
+            if mirror_store is not None:
+                decoder, features = with_mirror(model, features, mirror_store.get(names).to(device))  # (B, 2, L, D)
+            hypotheses = beam_search(decoder, features, beam_size=beam_size, max_len=max_len,
                                      length_normalization=length_normalization)
             for record, hypothesis in zip(batch, hypotheses):
                 captions[record.key] = " ".join(vocab.decode(hypothesis.tokens))
@@ -63,8 +70,11 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
                         out_dir: str | Path = "results", data_dir: str | Path | None = None,
                         cache_dir: str | Path | None = None, max_len: int = 20, batch_size: int = 50,
                         length_normalization: float = 0.0, fast: bool = False, bf16: bool = False,
-                        bootstrap: int = 0, confidence: float = 0.95) -> dict[str, Any]:
+                        bootstrap: int = 0, confidence: float = 0.95, mirror: bool = False) -> dict[str, Any]:
     """Decode ``split`` with ``checkpoint`` and score it; write ``captions.json`` and ``metrics.json`` to ``out_dir``.
+
+    ``mirror`` decodes each image together with its mirror image (the mean of the two word distributions at every
+    step, :mod:`sat.decoding.views`); their features come from the mirror cache (``sat features --hflip``).
 
     ``bootstrap`` > 0 also writes ``intervals.json``: for each score but METEOR, its ``confidence`` interval over
     that many redraws of the split's images (seed 0).
@@ -74,6 +84,7 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
     are left out with a warning. Returns the content of ``metrics.json``.
     """
     from ..data import load_dataset
+    from ..encoders import build_encoder
     from ..features import extract_features
     from ..training.checkpoint import load_for_inference
 
@@ -90,16 +101,22 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
     records = dataset.split(split)
     if not records:
         raise ValueError(f"dataset {dataset.name!r} has no {split} images")
-    store = extract_features(dataset, data.encoder, data.image_size, cache_dir or data.cache_dir, splits=[split])
-    skipped = [record.filename for record in records if not store.has(record.filename)]
+    encoder = build_encoder(data.encoder, image_size=data.image_size)  # one encoder for the image and its mirror
+    folder = cache_dir or data.cache_dir
+    store = extract_features(dataset, data.encoder, data.image_size, folder, splits=[split], encoder=encoder)
+    mirror_store = (extract_features(dataset, data.encoder, data.image_size, folder, splits=[split], encoder=encoder,
+                                     hflip=True) if mirror else None)
+    stores = [store] if mirror_store is None else [store, mirror_store]
+    skipped = {record.filename for record in records if not all(cache.has(record.filename) for cache in stores)}
     if skipped:
         warnings.warn(f"{len(skipped)} {split} image(s) have no features (unreadable) and are left out, "
-                      f"e.g. {skipped[0]}", stacklevel=2)
-        records = [record for record in records if store.has(record.filename)]
+                      f"e.g. {sorted(skipped)[0]}", stacklevel=2)
+        records = [record for record in records if record.filename not in skipped]
 
     start = time.perf_counter()
     captions = decode_split(model, store, records, vocab, beam_size=beam_size, max_len=max_len,
-                            batch_size=batch_size, length_normalization=length_normalization, bf16=bf16)
+                            batch_size=batch_size, length_normalization=length_normalization, bf16=bf16,
+                            mirror_store=mirror_store)
     decode_s = time.perf_counter() - start
     references = {record.key: record.captions for record in records}
     scores = score_captions(references, captions, fast=fast,
@@ -109,7 +126,8 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "captions.json", results_json(records, captions))
     metrics = {**scores, "split": split, "beam_size": beam_size, "max_len": max_len,
-               "length_normalization": length_normalization, "bf16": bf16, "checkpoint": str(checkpoint),
+               "length_normalization": length_normalization, "mirror": mirror, "bf16": bf16,
+               "checkpoint": str(checkpoint),
                "dataset": dataset.name, "encoder": data.encoder, "image_size": data.image_size,
                "num_images": len(records), "tokenizer": "simple" if fast else "ptb",
                "decode_s": round(decode_s, 2)}
