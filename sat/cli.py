@@ -79,8 +79,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     scores = "  ".join(f"{name} {100 * metrics[name]:.2f}" for name in SCORE_NAMES if name in metrics)
     view = ", each with its mirror image" if metrics["mirror"] else ""
     print(f"{metrics['dataset']} {metrics['split']} ({metrics['num_images']} images, beam {metrics['beam_size']}"
-          f"{view}): "
-          f"{scores}  (×100)")
+          f"{view}): {scores}  (×100)")
     written = "captions.json and metrics.json"
     if args.bootstrap:
         intervals = json.loads((Path(args.out) / "intervals.json").read_text())["scores"]
