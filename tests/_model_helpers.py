@@ -30,3 +30,15 @@ def random_batch(batch: int = 4, generator: torch.Generator | None = None
 def all_model_configs() -> dict[str, ModelConfig]:
     return {"sat-soft": tiny_config(), "sat-hard": tiny_config(attention="hard"), "nic": tiny_config(kind="nic"),
             "mrnn": tiny_config(kind="mrnn"), "mrnn-lstm": tiny_config(kind="mrnn", rnn_cell="lstm")}
+
+
+def decoding_model(name: str, vocab: int = V, seed: int = 0) -> torch.nn.Module:
+    """The model ``all_model_configs()[name]`` in eval mode for the decoding tests, seeded, its output layer scaled
+    ×8: peaked, varied word distributions, like a trained model's."""
+    from sat.models import build_model
+
+    torch.manual_seed(seed)
+    model = build_model(all_model_configs()[name], vocab).eval()
+    with torch.no_grad():
+        model.out_vocab.weight.mul_(8.0)
+    return model

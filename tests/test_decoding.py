@@ -6,9 +6,8 @@ import itertools
 import pytest
 import torch
 
-from _model_helpers import all_model_configs, tiny_config
+from _model_helpers import all_model_configs, decoding_model, tiny_config
 from sat.decoding import Hypothesis, beam_search, greedy, sample
-from sat.models import build_model
 
 torch.set_num_threads(1)
 START, END = 1, 2
@@ -16,10 +15,7 @@ CONFIGS = {name: config for name, config in all_model_configs().items() if name 
 
 
 def model_and_features(name: str, vocab: int = 12, images: int = 5, seed: int = 0):
-    torch.manual_seed(seed)
-    model = build_model(CONFIGS[name], vocab).eval()
-    with torch.no_grad():  # a larger output scale gives peaked, varied distributions, like a trained model's
-        model.out_vocab.weight.mul_(8.0)
+    model = decoding_model(name, vocab, seed)  # seeds torch, then the features are drawn
     return model, torch.randn(images, 5, 6)
 
 

@@ -11,12 +11,11 @@ from PIL import Image
 
 from _caption_helpers import awkward_images, tiny_checkpoint
 from _data_helpers import make_flickr8k
-from _model_helpers import all_model_configs
+from _model_helpers import all_model_configs, decoding_model
 from sat.caption import caption_images
 from sat.cli import main
 from sat.decoding import ViewMean, beam_search, greedy, with_mirror
 from sat.features import FeatureStore, cache_path
-from sat.models import build_model
 from sat.training.checkpoint import load_for_inference
 
 torch.set_num_threads(1)
@@ -24,11 +23,8 @@ START = 1
 CONFIGS = {name: config for name, config in all_model_configs().items() if name in ("sat-soft", "nic", "mrnn")}
 
 
-def model_and_views(name: str, vocab: int = 12, images: int = 4):
-    torch.manual_seed(0)
-    model = build_model(CONFIGS[name], vocab).eval()
-    with torch.no_grad():
-        model.out_vocab.weight.mul_(8.0)  # peaked, varied distributions, like a trained model's
+def model_and_views(name: str, images: int = 4):
+    model = decoding_model(name)  # seeds torch, then the features are drawn
     return model, torch.randn(images, 5, 6), torch.randn(images, 5, 6)  # features of the images and their mirrors
 
 
