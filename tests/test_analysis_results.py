@@ -122,31 +122,6 @@ def test_attention_entropy():
     assert R.attention_entropy(torch.softmax(torch.randn(4, 5, L), -1)).shape == (4, 5)
 
 
-def test_decode_with_attention_gives_the_captions_of_decode_split():
-    dataset, store = tiny_dataset(n_train=6, n_val=4)
-    vocab = Vocabulary.build([tokens for record in dataset.images for tokens in record.tokens], min_count=1)
-    torch.manual_seed(0)
-    model = build_model(tiny_config(feature_dim=store.feature_dim), len(vocab)).eval()
-    records = dataset.split("val")
-    hypotheses = R.decode_with_attention(model, store, [r.filename for r in records], beam_size=2, max_len=6,
-                                         batch_size=3)
-    captions = decode_split(model, store, records, vocab, beam_size=2, max_len=6, batch_size=3)
-    assert [" ".join(vocab.decode(h.tokens)) for h in hypotheses] == [captions[r.key] for r in records]
-    for hypothesis in hypotheses:
-        assert hypothesis.attention.shape == (len(hypothesis.tokens), store.array.shape[1])
-        torch.testing.assert_close(hypothesis.attention.sum(-1), torch.ones(len(hypothesis.tokens)))
-
-    class Mirror:  # a second view of every image: its annotation vectors in reverse order, scaled
-        def get(self, names):
-            return store.get(names).flip(1) * 1.5  # (B, L, D)
-
-    with_mirror = R.decode_with_attention(model, store, [r.filename for r in records], beam_size=2, max_len=6,
-                                          batch_size=3, mirror_store=Mirror())
-    captions = decode_split(model, store, records, vocab, beam_size=2, max_len=6, batch_size=3, mirror_store=Mirror())
-    assert [" ".join(vocab.decode(h.tokens)) for h in with_mirror] == [captions[r.key] for r in records]
-    assert all(h.attention.shape == (len(h.tokens), store.array.shape[1]) for h in with_mirror)
-
-
 def test_bleu_without_brevity_penalty():
     references = {"a": ["a brown dog runs on the green grass"], "b": ["two children play in the white snow"]}
     short = {"a": "a dog runs", "b": "children play in the snow"}

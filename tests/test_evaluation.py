@@ -106,7 +106,7 @@ def test_results_json_is_the_coco_results_format(tmp_path):
 def test_decode_split_bf16_autocasts_the_beam_search(monkeypatch):
     import torch
 
-    import sat.decoding
+    import sat.decoding.cached
     from sat.data import Vocabulary
     from sat.evaluation import decode_split
     from sat.models.config import build_model
@@ -119,13 +119,13 @@ def test_decode_split_bf16_autocasts_the_beam_search(monkeypatch):
     model = build_model(tiny_config(feature_dim=store.feature_dim), len(vocab)).eval()
     records = dataset.split("val")
     seen = []
-    search = sat.decoding.beam_search
+    search = sat.decoding.cached.beam_search
 
     def spy(*args, **kwargs):
         seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
         return search(*args, **kwargs)
 
-    monkeypatch.setattr(sat.decoding, "beam_search", spy)
+    monkeypatch.setattr(sat.decoding.cached, "beam_search", spy)
     plain = decode_split(model, store, records, vocab, beam_size=2, max_len=5)
     fast = decode_split(model, store, records, vocab, beam_size=2, max_len=5, bf16=True)
     assert seen == [False, True]

@@ -378,28 +378,7 @@ def attention_entropy(alphas: torch.Tensor) -> torch.Tensor:
     return -(alphas * torch.log(alphas.clamp_min(1e-300))).sum(dim=-1)
 
 
-def decode_with_attention(model: torch.nn.Module, store: Any, filenames: Sequence[str], beam_size: int = 3,
-                          max_len: int = 20, batch_size: int = 50, length_normalization: float = 0.0,
-                          mirror_store: Any = None) -> list[Any]:
-    """Beam-search ``filenames`` from their cached features (``FeatureStore``) → one ``Hypothesis`` each, with its
-    attention maps (``hypothesis.attention``: (n_words, L), on the image itself also when ``mirror_store`` adds the
-    mirror image). Same settings, same captions as :func:`sat.evaluation.decode_split`."""
-    from ..decoding import beam_search, with_mirror
-
-    device = next(model.parameters()).device
-    hypotheses = []
-    with torch.no_grad():
-        for start in range(0, len(filenames), batch_size):
-            names = list(filenames[start:start + batch_size])
-            features, decoder = store.get(names).to(device), model  # (B, L, D)
-            if mirror_store is not None:
-                decoder, features = with_mirror(model, features, mirror_store.get(names).to(device))  # (B, 2, L, D)
-            hypotheses.extend(beam_search(decoder, features, beam_size=beam_size, max_len=max_len,
-                                          length_normalization=length_normalization))
-    return hypotheses
-
-
 __all__ = ["COLUMNS", "PAPER_ROWS", "MODELS", "MODEL_NAMES", "MODEL_PHRASES", "join_words", "PublishedRow", "Table", "percent",
            "max_score_difference", "read_json", "load_metrics", "load_captions", "comparison_table", "relation", "read_log",
            "per_epoch", "log_summary", "per_image_scores", "bleu_without_brevity_penalty", "STOPWORDS", "normalise", "content_words",
-           "unsupported_words", "Mistake", "find_mistakes", "attention_entropy", "decode_with_attention"]
+           "unsupported_words", "Mistake", "find_mistakes", "attention_entropy"]

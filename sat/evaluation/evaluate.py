@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from ..data.records import ImageRecord, canonical_split
 from ..data.vocab import Vocabulary
@@ -28,30 +27,14 @@ def decode_split(model: CaptionModel, store: FeatureStore, records: Sequence[Ima
                  beam_size: int = 3, max_len: int = 20, batch_size: int = 50,
                  length_normalization: float = 0.0, bf16: bool = False,
                  mirror_store: FeatureStore | None = None) -> dict[str, str]:
-    """Caption every record from its cached features, ``batch_size`` images per beam search → ``{record.key: text}``.
+    """Caption every record from its cached features → ``{record.key: text}``: :func:`sat.decoding.decode_cached`
+    (the same settings: ``beam_size=1`` greedy, ``bf16`` autocast, ``mirror_store`` the image with its mirror image)."""
+    from ..decoding import decode_cached
 
-    ``beam_size=1`` is greedy search. The model is used as given (call ``model.eval()`` first). ``bf16`` autocasts the
-    CPU's matrix products to bfloat16: about twice as fast on CPUs with AVX512-BF16 or AMX, and a few captions change.
-    ``mirror_store``, the cache of the mirrored images, decodes each image together with its mirror image
-    (:mod:`sat.decoding.views`).
-    """
-    from ..decoding import beam_search, with_mirror
-
-    device = next(model.parameters()).device
-    captions: dict[str, str] = {}
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and device.type == "cpu"):
-        for start in range(0, len(records), batch_size):
-            batch = records[start:start + batch_size]
-            names = [record.filename for record in batch]
-            features = store.get(names).to(device)  # (B, L, D)
-            decoder = model
-            if mirror_store is not None:
-                decoder, features = with_mirror(model, features, mirror_store.get(names).to(device))  # (B, 2, L, D)
-            hypotheses = beam_search(decoder, features, beam_size=beam_size, max_len=max_len,
-                                     length_normalization=length_normalization)
-            for record, hypothesis in zip(batch, hypotheses):
-                captions[record.key] = " ".join(vocab.decode(hypothesis.tokens))
-    return captions
+    hypotheses = decode_cached(model, store, [record.filename for record in records], beam_size=beam_size,
+                               max_len=max_len, batch_size=batch_size, length_normalization=length_normalization,
+                               bf16=bf16, mirror_store=mirror_store)
+    return {record.key: " ".join(vocab.decode(hypothesis.tokens)) for record, hypothesis in zip(records, hypotheses)}
 
 
 def results_json(records: Sequence[ImageRecord], captions: dict[str, str]) -> list[dict[str, Any]]:
