@@ -3,13 +3,14 @@
 Each image is read with :func:`~sat.data.images.load_image` (an unreadable file is reported and skipped, the others
 are still captioned), squashed to the checkpoint's image size, encoded by the checkpoint's encoder and decoded with
 beam search, alone or together with its mirror image. Without a checkpoint, the project's own Flickr8k soft-attention
-model is used.
+model is used, decoded as in its published scores (:func:`default_decoding`).
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -17,6 +18,8 @@ from .data.errors import DataError
 from .paths import repo_root
 
 DEFAULT_CHECKPOINT = Path("checkpoints") / "flickr8k" / "soft.pt"  # relative to the source checkout
+DEFAULT_METRICS = Path("results") / "flickr8k" / "soft" / "metrics.json"  # its test scores and how it was decoded
+DECODING = {"beam_size": 3, "length_normalization": 0.0, "mirror": False}  # for any other checkpoint
 
 
 class CaptionResult(NamedTuple):
@@ -34,6 +37,17 @@ def default_checkpoint() -> Path:
         raise FileNotFoundError(f"the default model {path} is missing (it ships with the source checkout): "
                                 f"pass --checkpoint CKPT, e.g. a best.pt or best_fp16.pt written by `sat train`")
     return path
+
+
+def default_decoding() -> dict[str, Any]:
+    """How the default model is decoded: the beam size, length normalisation and mirror image chosen for it on the dev
+    split, read from its published ``metrics.json`` (``tools/publish_run.py``), so that ``sat caption`` gives the
+    captions its scores were computed from. ``DECODING`` when that file is absent."""
+    path = repo_root() / DEFAULT_METRICS
+    if not path.is_file():
+        return dict(DECODING)
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    return {key: metrics.get(key, value) for key, value in DECODING.items()}
 
 
 def _plot_path(plot_dir: Path, image: str, taken: set[Path]) -> Path:

@@ -28,8 +28,17 @@ USER_ERROR_TYPES: tuple[str, ...] = (  # "module:Class" of the exceptions that m
 TRAINING_CLI, ALIGNMENT_CLI = "sat.training.cli", "sat.dvsa.cli"  # modules whose register_cli(subparsers) add commands
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default at the end of its help, unless it has none or its help already tells it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32)
+    return HelpFormatter(prog, max_help_position=32)
 
 
 def _debug_parent() -> argparse.ArgumentParser:
@@ -91,11 +100,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_caption(args: argparse.Namespace) -> int:
-    from .caption import caption_images
+    from .caption import DECODING, caption_images, default_decoding
 
-    results = caption_images(args.images, checkpoint=args.checkpoint, beam_size=args.beam, plot_dir=args.plot,
-                             max_len=args.max_len, length_normalization=args.length_normalization,
-                             mirror=args.mirror)
+    decoding = dict(DECODING) if args.checkpoint is not None else default_decoding()
+    given = {"beam_size": args.beam, "length_normalization": args.length_normalization, "mirror": args.mirror}
+    decoding.update({key: value for key, value in given.items() if value is not None})
+    results = caption_images(args.images, checkpoint=args.checkpoint, plot_dir=args.plot, max_len=args.max_len,
+                             **decoding)
     failed = 0
     for path, caption, error in results:
         if error is None:
@@ -186,13 +197,14 @@ def _add_caption(subparsers: argparse._SubParsersAction, debug: argparse.Argumen
     parser.add_argument("--checkpoint", metavar="CKPT",
                         help="model to use (default: the project's Flickr8k soft-attention model, "
                              "checkpoints/flickr8k/soft.pt)")
-    parser.add_argument("--beam", type=int, default=3, metavar="K", help="beam size (1 = greedy)")
+    published = "; the default model: as in its published scores, results/flickr8k/soft/metrics.json"
+    parser.add_argument("--beam", type=int, metavar="K", help=f"beam size, 1 = greedy (default: 3{published})")
     parser.add_argument("--max-len", type=int, default=20, help="longest caption, in words")
-    parser.add_argument("--length-normalization", type=float, default=0.0, metavar="P",
-                        help="rank finished beams by log p / length^P (0 = plain log-probability)")
-    parser.add_argument("--mirror", action="store_true",
+    parser.add_argument("--length-normalization", type=float, metavar="P",
+                        help=f"rank finished beams by log p / length^P, 0 = plain log-probability (default: 0{published})")
+    parser.add_argument("--mirror", action=argparse.BooleanOptionalAction,
                         help="decode each image together with its mirror image: the mean of the two word "
-                             "distributions at every step (twice the encoding and decoding)")
+                             f"distributions at every step, twice the encoding and decoding (default: off{published})")
     parser.add_argument("--plot", metavar="DIR",
                         help="also save each image's attention figure (one panel per word) as DIR/IMAGE.png")
     parser.set_defaults(func=run_caption)

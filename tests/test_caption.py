@@ -55,3 +55,48 @@ def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="--checkpoint") as info:
         caption_images([tmp_path / "x.jpg"])
     assert "\n" not in str(info.value) and "soft.pt" in str(info.value)
+
+
+def _decoding_asked(monkeypatch, argv):
+    """The decoding settings ``sat caption ARGV`` hands to ``caption_images``."""
+    asked = {}
+
+    def spy(paths, checkpoint=None, plot_dir=None, max_len=20, **decoding):
+        asked.update(decoding, checkpoint=checkpoint)
+        return []
+
+    monkeypatch.setattr(caption_module, "caption_images", spy)
+    assert main(["caption", "x.jpg", *argv]) == 0
+    return asked
+
+
+def test_the_default_model_is_decoded_as_published_unless_told_otherwise(tmp_path, monkeypatch, checkpoint):
+    import json
+
+    metrics = tmp_path / caption_module.DEFAULT_METRICS
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(json.dumps({"Bleu_4": 0.2, "beam_size": 7, "length_normalization": 0.5, "mirror": True}))
+    monkeypatch.setattr(caption_module, "repo_root", lambda: tmp_path)
+    published = {"beam_size": 7, "length_normalization": 0.5, "mirror": True}
+    assert caption_module.default_decoding() == published
+    assert _decoding_asked(monkeypatch, []) == {**published, "checkpoint": None}
+    assert _decoding_asked(monkeypatch, ["--beam", "2", "--no-mirror"]) == {
+        "beam_size": 2, "length_normalization": 0.5, "mirror": False, "checkpoint": None}
+    # any other checkpoint: beam 3, P 0, the image alone, whatever the default model's settings
+    assert _decoding_asked(monkeypatch, ["--checkpoint", str(checkpoint)]) == {
+        "beam_size": 3, "length_normalization": 0.0, "mirror": False, "checkpoint": str(checkpoint)}
+    assert _decoding_asked(monkeypatch, ["--checkpoint", str(checkpoint), "--mirror", "--length-normalization", "1"]) == {
+        "beam_size": 3, "length_normalization": 1.0, "mirror": True, "checkpoint": str(checkpoint)}
+    metrics.unlink()
+    assert caption_module.default_decoding() == caption_module.DECODING
+
+
+def test_the_committed_default_decoding_is_the_soft_models_published_one():
+    import json
+
+    from sat.paths import repo_root
+
+    metrics = json.loads((repo_root() / caption_module.DEFAULT_METRICS).read_text())
+    decoding = caption_module.default_decoding()
+    assert decoding == {key: metrics[key] for key in ("beam_size", "length_normalization", "mirror")}
+    assert metrics["checkpoint"] == caption_module.DEFAULT_CHECKPOINT.as_posix()

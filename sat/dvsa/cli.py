@@ -91,7 +91,7 @@ def cli_train_alignment(args: argparse.Namespace) -> int:
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-alignment`` and ``evaluate-retrieval`` to the ``sat`` command."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    from ..cli import HelpFormatter as fmt
     train = subparsers.add_parser(
         "train-alignment", formatter_class=fmt, help="train Karpathy & Fei-Fei's image–sentence alignment model",
         description="Train the alignment model (regions × BRNN words, Eq. 8 score, Eq. 9 ranking loss) on the "
