@@ -1,5 +1,5 @@
 """tools/trial_runs.py reads a published model back from what tools/publish_run.py wrote, and gets the very entry that
-was recorded for its run: each committed attention model is the dev winner of its λ trial
+was recorded for its run (test scores of a model published with its mirror image come from decoding it again): each committed attention model is the dev winner of its λ trial
 (results/flickr8k/lambda_trials.json), and the λ = 1 run of hard attention is the best of its seed trial."""
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def trials(name: str) -> dict:
 
 
 @pytest.mark.parametrize("model", ["soft", "hard"])
-def test_committed_model_is_its_lambda_trial_winner(model):
+def test_committed_model_is_its_lambda_trial_winner(model, monkeypatch):
     trial = trials("lambda_trials.json")[model]
     recorded = next(run for run in trial["runs"] if run["run"] == trial["best_on_dev"])
     assert recorded["dev_criterion"] == max(run["dev_criterion"] for run in trial["runs"])
@@ -32,10 +32,20 @@ def test_committed_model_is_its_lambda_trial_winner(model):
     if not metrics["mirror"]:  # the test split was decoded as the trial decoded it: the same test scores
         assert trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
                                           test=True) == recorded
-    else:  # the published model also reads the mirror image, a choice made after the trial
-        with pytest.raises(SystemExit, match="cannot stand in a trial"):
-            trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
-                                       test=True)
+    else:  # the published model also reads the mirror image, a choice made after the trial: the committed checkpoint
+        asked = []  # is decoded again on the test split, from the image alone with the trial's choice
+
+        def evaluate(checkpoint, **settings):
+            asked.append((checkpoint, settings.pop("out_dir") is not None, settings))
+            return {key: 0.5 for key in recorded["test"]}
+
+        monkeypatch.setattr(trial_runs, "evaluate_checkpoint", evaluate)
+        entry = trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
+                                           test=True)
+        assert asked == [(REPO / metrics["checkpoint"], True, {
+            "split": "test", "beam_size": recorded["chosen_beam"],
+            "length_normalization": recorded["chosen_length_normalization"]})]
+        assert entry == {**recorded, "test": {key: 0.5 for key in recorded["test"]}}
 
 
 def test_best_hard_seed_is_the_lambda_one_run():

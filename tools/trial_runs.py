@@ -11,7 +11,8 @@ decoded (``decodings``). A run given as ``published:DIR`` is a published model w
 ``published:results/flickr8k/hard``: it is read, not decoded again, from what ``tools/publish_run.py`` wrote by the
 same rule into DIR (config, log, ``dev_beam_selection.json`` and, with ``--test``, ``metrics.json``). Trials compare
 runs decoded from the image alone: whether the published model also reads the mirror image is a decoding choice made
-afterwards, for the run kept. The committed
+afterwards, for the run kept (with ``--test``, a published model decoded with its mirror image is scored again on the
+test split from its committed checkpoint, decoded as the trial chose). The committed
 run of a model must be the one with the best dev score; ``--test`` also scores every run on the test split with its
 own dev choice (reported to show the spread between runs, never used to choose). The JSON file keeps one entry per
 model, so one file can hold the trials of several models.
@@ -64,9 +65,10 @@ def judge_published(results: Path, beams: list[int], length_norms: list[float], 
     if test:
         metrics = json.loads((results / "metrics.json").read_text())
         if (metrics["beam_size"], metrics["length_normalization"], metrics.get("mirror", False)) != (*choice, False):
-            raise SystemExit(f"{results / 'metrics.json'}: the published test decoding is not this run's choice for "
-                             f"the image alone (beam {choice[0]}, P {choice[1]}), so it cannot stand in a trial with "
-                             "--test")
+            # published with another decoding (the mirror image too): score the committed checkpoint as trials are
+            with tempfile.TemporaryDirectory() as scratch:
+                metrics = evaluate_checkpoint(REPO / metrics["checkpoint"], split="test", beam_size=choice[0],
+                                              length_normalization=choice[1], out_dir=scratch)
         entry["test"] = {key: metrics[key] for key in SCORE_NAMES}
     return entry
 
