@@ -1,6 +1,7 @@
 """tools/trial_runs.py reads a published model back from what tools/publish_run.py wrote, and gets the very entry that
-was recorded for its run (test scores of a model published with its mirror image come from decoding it again): each committed attention model is the dev winner of its λ trial
-(results/flickr8k/lambda_trials.json), and the λ = 1 run of hard attention is the best of its seed trial."""
+was recorded for its run (test scores of a model published with its mirror image come from decoding it again): each
+committed attention model is the dev winner of its λ trial (results/flickr8k/lambda_trials.json), and the λ = 1 run of
+each is the best of its seed trial (results/flickr8k/seed_trials.json)."""
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ def test_committed_model_is_its_lambda_trial_winner(model, monkeypatch):
         assert entry == {**recorded, "test": {key: 0.5 for key in recorded["test"]}}
 
 
-def test_best_hard_seed_is_the_lambda_one_run():
-    seeds, lambdas = trials("seed_trials.json")["hard"], trials("lambda_trials.json")["hard"]
+@pytest.mark.parametrize("model", ["soft", "hard"])
+def test_best_seed_is_the_lambda_one_run(model):
+    seeds, lambdas = trials("seed_trials.json")[model], trials("lambda_trials.json")[model]
     best_seed = next(run for run in seeds["runs"] if run["run"] == seeds["best_on_dev"])
     lambda_one = next(run for run in lambdas["runs"] if run["doubly_stochastic"] == 1)
     assert lambda_one["run"] == best_seed["run"]
