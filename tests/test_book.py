@@ -194,6 +194,9 @@ def test_bibliography_lists_the_cited_works():
 
 
 # ----------------------------------------------------------------------------------------------------- glue
+TYPOGRAPHIC_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_glued_values_appear_in_the_prose(entry):
     from myst_nb.core.variables import format_plain_text
@@ -203,7 +206,8 @@ def test_glued_values_appear_in_the_prose(entry):
         here = executed(entry)
     else:
         references, here = list(bt.glue_references(source_text(entry))), None
-    text = " ".join(article(entry).get_text().split())
+    # Sphinx's smartquotes set the page's apostrophes and quotes typographically; compare them as typed
+    text = " ".join(article(entry).get_text().split()).translate(TYPOGRAPHIC_QUOTES)
     for kind, body, raw in references:
         if "::" in body:  # another notebook, relative to this page; its executed copy holds the values
             path, _, body = body.partition("::")
@@ -214,7 +218,7 @@ def test_glued_values_appear_in_the_prose(entry):
         key, fmt = body.rsplit(":", 1) if kind == "text" and ":" in body else (body, "")
         assert key in values, f"{entry}: {raw} names no glued value"
         shown = format_plain_text(values[key], fmt) if kind == "text" else values[key].strip("'\"")
-        assert shown in text, f"{entry}: {raw} should show {shown!r}"
+        assert shown.translate(TYPOGRAPHIC_QUOTES) in text, f"{entry}: {raw} should show {shown!r}"
     spans = article(entry).select(".pasted-text, .pasted-inline")
     assert len(spans) >= len([r for r in references if r[0] in ("text", "any")])
 
