@@ -66,7 +66,7 @@ def run_features(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, args.data_dir)
     splits = [s for s in args.splits] if args.splits else None
     store = extract_features(dataset, args.encoder, args.image_size, args.cache_dir, batch_size=args.batch_size,
-                             splits=splits, progress=not args.quiet, hflip=args.hflip)
+                             splits=splits, progress=not args.quiet, hflip=args.hflip, device=args.device)
     wanted = [r.filename for r in dataset.images if splits is None or r.split in set(splits)]
     status = [int(store.status[store.index[name]]) for name in wanted]
     print(f"{store.root}: {store.array.shape[0]} images, L={store.array.shape[1]} (grid {store.grid}), "
@@ -84,7 +84,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_checkpoint(args.checkpoint, split=args.split, beam_size=args.beam, out_dir=args.out,
                                   data_dir=args.data_dir, cache_dir=args.cache_dir, max_len=args.max_len,
                                   batch_size=args.batch_size, length_normalization=args.length_normalization,
-                                  fast=args.fast, bf16=args.bf16, bootstrap=args.bootstrap, mirror=args.mirror)
+                                  fast=args.fast, bf16=args.bf16, bootstrap=args.bootstrap, mirror=args.mirror,
+                                  device=args.device)
     scores = "  ".join(f"{name} {100 * metrics[name]:.2f}" for name in SCORE_NAMES if name in metrics)
     view = ", each with its mirror image" if metrics["mirror"] else ""
     print(f"{metrics['dataset']} {metrics['split']} ({metrics['num_images']} images, beam {metrics['beam_size']}"
@@ -105,8 +106,9 @@ def run_caption(args: argparse.Namespace) -> int:
     decoding = dict(DECODING) if args.checkpoint is not None else default_decoding()
     given = {"beam_size": args.beam, "length_normalization": args.length_normalization, "mirror": args.mirror}
     decoding.update({key: value for key, value in given.items() if value is not None})
+    device = _resolve_device(args.device)
     results = caption_images(args.images, checkpoint=args.checkpoint, plot_dir=args.plot, max_len=args.max_len,
-                             **decoding)
+                             device=device, **decoding)
     failed = 0
     for path, caption, error in results:
         if error is None:
@@ -151,6 +153,8 @@ def _add_features(subparsers: argparse._SubParsersAction, debug: argparse.Argume
     parser.add_argument("--batch-size", type=int, default=32, help="images per encoder batch")
     parser.add_argument("--hflip", action="store_true",
                         help="encode the left-right mirrored images, into ENCODER-SIZE-hflip/ (data.hflip trains on them)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where the encoder runs (auto: CUDA if available)")
     parser.add_argument("--data-dir", help="data folder (default: $SAT_DATA, else ~/.cache/sat/data)")
     parser.add_argument("--cache-dir", help="cache folder (default: $SAT_CACHE, else ~/.cache/sat/cache)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -183,6 +187,8 @@ def _add_evaluate(subparsers: argparse._SubParsersAction, debug: argparse.Argume
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
                         help="also write OUT/intervals.json: 95%% intervals of BLEU, ROUGE-L and CIDEr over N "
                              "redraws of the split's images (0 = none; 1000 takes about a second)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where the decoder runs (auto: CUDA if available)")
     parser.add_argument("--data-dir", help="data folder (default: the checkpoint's, else $SAT_DATA)")
     parser.add_argument("--cache-dir", help="feature cache folder (default: the checkpoint's, else $SAT_CACHE)")
     parser.set_defaults(func=run_evaluate)
@@ -207,6 +213,8 @@ def _add_caption(subparsers: argparse._SubParsersAction, debug: argparse.Argumen
                              f"distributions at every step, twice the encoding and decoding (default: off{published})")
     parser.add_argument("--plot", metavar="DIR",
                         help="also save each image's attention figure (one panel per word) as DIR/IMAGE.png")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where the encoder and decoder run (auto: CUDA if available)")
     parser.set_defaults(func=run_caption)
 
 
@@ -237,6 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ----------------------------------------------------------------------------------------------------------- main
+
+def _resolve_device(choice: str) -> str:
+    """``--device``: "auto" is CUDA when a GPU is available, else the CPU."""
+    if choice != "auto":
+        return choice
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
 
 def _one_line(message: object) -> str:
     return " ".join(str(message).split())

@@ -155,27 +155,31 @@ def extract_features(
     progress: bool = True,
     save_every: int = 10,
     hflip: bool = False,
+    device: str | torch.device = "cpu",
 ) -> FeatureStore:
     """Encode every image of ``dataset`` (or of ``splits`` only) that the cache does not hold yet; return the store.
 
     The cache covers all images of the dataset; ``splits`` limits what is extracted now (the rest can follow later).
-    ``hflip`` encodes the mirrored images into a cache of their own (:func:`cache_path`).
+    ``hflip`` encodes the mirrored images into a cache of their own (:func:`cache_path`). ``device`` runs the encoder
+    there ("cuda" on a GPU; "auto": CUDA if available); the images are read and resized on the CPU either way.
     """
     if encoder is None:
         from .encoders import build_encoder
 
         encoder = build_encoder(encoder_name, image_size=image_size)
-    encoder.eval()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    encoder.eval().to(device)
     fingerprint = encoder_fingerprint(encoder, image_size, hflip)
     filenames = [record.filename for record in dataset.images]
     root = cache_path(dataset.name, encoder_name, image_size, cache_dir, hflip)
     with _locked(root):
         return _extract_locked(dataset, encoder, encoder_name, image_size, fingerprint, filenames, root, batch_size,
-                               splits, progress, save_every, hflip)
+                               splits, progress, save_every, hflip, device)
 
 
 def _extract_locked(dataset, encoder, encoder_name, image_size, fingerprint, filenames, root, batch_size, splits,
-                    progress, save_every, hflip) -> FeatureStore:
+                    progress, save_every, hflip, device) -> FeatureStore:
     transform = image_transform(image_size, hflip)
     try:
         store = FeatureStore.open(root)
@@ -187,7 +191,7 @@ def _extract_locked(dataset, encoder, encoder_name, image_size, fingerprint, fil
         reusable = False
     if not reusable:
         with torch.no_grad():
-            probe = encoder(torch.zeros(1, 3, image_size, image_size))  # (1, L, D)
+            probe = encoder(torch.zeros(1, 3, image_size, image_size, device=device))  # (1, L, D)
         meta = {"encoder": encoder_name, "image_size": image_size, "hflip": hflip, "fingerprint": fingerprint,
                 "grid": list(encoder.grid(image_size)) if hasattr(encoder, "grid") else None}
         _create(root, filenames, (len(filenames), probe.shape[1], probe.shape[2]), meta)
@@ -213,8 +217,8 @@ def _extract_locked(dataset, encoder, encoder_name, image_size, fingerprint, fil
                     status[row] = FAILED
             if kept:
                 with torch.no_grad():
-                    vectors = encoder(torch.stack(images))  # (b, L, D)
-                writable[kept] = vectors.numpy().astype(np.float16)
+                    vectors = encoder(torch.stack(images).to(device))  # (b, L, D)
+                writable[kept] = vectors.float().cpu().numpy().astype(np.float16)
                 status[kept] = DONE
             bar.update(len(batch_rows))
             if number % save_every == 0 or number == len(batches):

@@ -61,7 +61,8 @@ def _decoding_asked(monkeypatch, argv):
     """The decoding settings ``sat caption ARGV`` hands to ``caption_images``."""
     asked = {}
 
-    def spy(paths, checkpoint=None, plot_dir=None, max_len=20, **decoding):
+    def spy(paths, checkpoint=None, plot_dir=None, max_len=20, device="cpu", **decoding):
+        assert device == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto
         asked.update(decoding, checkpoint=checkpoint)
         return []
 

@@ -30,6 +30,16 @@ def test_ties_count_against_the_model():
     assert m["i2t_medr"] == 16.0 and m["t2i_medr"] == 4.0
 
 
+def test_scores_that_are_not_finite_are_refused_not_ranked_first():
+    owner = torch.arange(4).repeat_interleave(5)
+    sim = torch.rand(4, 20)
+    sim[2, 7] = float("nan")  # NaN >= x is false: unchecked, a diverged model would score R@1 = 100
+    with pytest.raises(ValueError, match="1 of the 80 image–sentence scores are NaN or infinite"):
+        retrieval_metrics(sim, owner)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        t2i_ranks(sim.fill_(float("inf")), owner)
+
+
 def test_perfect_model():
     owner = torch.arange(10).repeat_interleave(5)
     sim = (owner[None, :] == torch.arange(10)[:, None]).float()

@@ -104,6 +104,32 @@ def test_hardest_negatives_after_a_warm_up(tmp_path, monkeypatch):
     assert dvsa_train.uses_hardest_negative(AlignmentConfig(hardest_negative=True), 1)
 
 
+def test_a_diverging_run_stops_at_the_first_nan_loss_and_keeps_its_best_checkpoint(tmp_path, monkeypatch):
+    import pytest
+
+    import sat.dvsa.train as dvsa_train
+    from sat.training.trainer import NonFiniteLossError
+
+    dataset, store = tiny_dataset()
+    calls, original = [], dvsa_train.ranking_loss
+
+    def diverges_in_epoch_2(*args, **kwargs):
+        calls.append(1)
+        loss = original(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 20 else loss  # 15 batches per epoch: the 5th of epoch 2
+
+    monkeypatch.setattr(dvsa_train, "ranking_loss", diverges_in_epoch_2)
+    config = AlignmentConfig(word_dim=8, hidden_dim=16, min_count=1, epochs=3, batch_size=8, lr=0.01,
+                             checkpoint="ckpt/dvsa.pt", log="log/train_log.jsonl")
+    with pytest.raises(NonFiniteLossError, match=r"dvsa epoch 2: non-finite loss \(nan\) in batch 5; training "
+                                                 r"stopped and .*dvsa.pt \(epoch 1, dev R-sum .*\) is intact"):
+        train_alignment(config, dataset, store, log=None, repo_root=tmp_path)
+    assert len(calls) == 20  # no step was taken with the NaN loss, and no later batch ran
+    assert len((tmp_path / "log/train_log.jsonl").read_text().splitlines()) == 1
+    loaded, _, _, ckpt = load_checkpoint(tmp_path / "ckpt/dvsa.pt")
+    assert ckpt["epoch"] == 1 and all(torch.isfinite(v).all() for v in loaded.state_dict().values())
+
+
 def mirror_of(store: FeatureStore) -> FeatureStore:
     """A stand-in cache of the mirrored images: each row of the 2×2 grid reversed, scaled by 2 to tell it apart."""
     n, cells, dim = store.array.shape

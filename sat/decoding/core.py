@@ -51,9 +51,10 @@ def forbid_specials(log_probs: torch.Tensor) -> torch.Tensor:
 
 def to_hypothesis(tokens: torch.Tensor, log_prob: float, attention: torch.Tensor | None,
                   score: float | None = None) -> Hypothesis:
-    """A ``Hypothesis`` from one row of generated ids (n_steps,), ``<pad>`` after ``<end>``, and maps (n_steps, L)."""
+    """A ``Hypothesis`` from one row of generated ids (n_steps,), ``<pad>`` after ``<end>``, and maps (n_steps, L)
+    (copied to the CPU, whatever device decoded)."""
     ids = tokens.tolist()
     finished = END in ids
     words = ids[: ids.index(END)] if finished else ids
-    maps = attention[: len(words)].clone() if attention is not None else None
+    maps = attention[: len(words)].to("cpu", copy=True) if attention is not None else None
     return Hypothesis(words, log_prob, maps, finished, log_prob if score is None else score)

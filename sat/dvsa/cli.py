@@ -12,13 +12,17 @@ from pathlib import Path
 
 def evaluate_checkpoint_retrieval(checkpoint: str | Path, split: str = "test", out_dir: str | Path | None = None,
                                   data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
-                                  threads: int | None = None, bootstrap: int = 0) -> dict[str, float]:
+                                  threads: int | None = None, bootstrap: int = 0, device: str = "auto"
+                                  ) -> dict[str, float]:
     """Rank all images × all captions of ``split`` with a saved model; write ``OUT/retrieval.json`` when asked, and
     with ``bootstrap`` draws ``OUT/retrieval_intervals.json`` (95% intervals over the split's images, seed 0).
 
-    Returns the metrics (:data:`sat.dvsa.retrieval.KEYS`, recalls in percent).
+    Returns the metrics (:data:`sat.dvsa.retrieval.KEYS`, recalls in percent). ``device``: where the scores are
+    computed ("auto": CUDA if available).
     """
     import torch
+
+    from ..training.distributed import pick_device
 
     from .checkpoint import load_checkpoint, load_dataset
     from .data import make_pairs, open_features
@@ -30,6 +34,7 @@ def evaluate_checkpoint_retrieval(checkpoint: str | Path, split: str = "test", o
     if threads:
         torch.set_num_threads(threads)
     model, vocab, config, _ = load_checkpoint(checkpoint)
+    model.to(pick_device(device))
     dataset = load_dataset(config, data_dir)
     records = dataset.split(split)
     cache_dir = cache_dir or config.cache_dir
@@ -63,7 +68,7 @@ def format_metrics(metrics: dict[str, float]) -> str:
 def cli_evaluate_retrieval(args: argparse.Namespace) -> int:
     """Handler of ``sat evaluate-retrieval``."""
     metrics = evaluate_checkpoint_retrieval(args.checkpoint, args.split, args.out, args.data_dir, args.cache_dir,
-                                            args.threads, args.bootstrap)
+                                            args.threads, args.bootstrap, args.device)
     print(f"{args.split}: {format_metrics(metrics)}")
     if args.out:
         print(f"wrote {Path(args.out) / 'retrieval.json'}"
@@ -77,7 +82,7 @@ def cli_train_alignment(args: argparse.Namespace) -> int:
     from .train import train_alignment
 
     config = AlignmentConfig.from_yaml(args.config)
-    for key in ("epochs", "max_minutes", "data_dir", "cache_dir", "threads", "checkpoint", "log", "seed"):
+    for key in ("epochs", "max_minutes", "data_dir", "cache_dir", "threads", "checkpoint", "log", "seed", "device"):
         value = getattr(args, key)
         if value is not None:
             setattr(config, key, value)
@@ -101,6 +106,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--max-minutes", type=float, help="override the config's time budget")
     train.add_argument("--threads", type=int, help="torch CPU threads (config default: 1)")
     train.add_argument("--seed", type=int, help="override the config's seed")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override the config's device")
     train.add_argument("--checkpoint", metavar="CKPT", help="where to write the model (overrides the config)")
     train.add_argument("--log", metavar="JSONL", help="where to write the per-epoch log (overrides the config)")
     train.add_argument("--data-dir", help="data folder (default: $SAT_DATA, else ~/.cache/sat/data)")
@@ -118,6 +124,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--bootstrap", type=int, default=0, metavar="N",
                           help="also write DIR/retrieval_intervals.json: 95%% intervals over N redraws of the images")
     evaluate.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    evaluate.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                          help="where to compute the scores (auto: CUDA if available)")
     evaluate.add_argument("--data-dir", help="data folder (default: the checkpoint's, else $SAT_DATA)")
     evaluate.add_argument("--cache-dir", help="feature cache folder (default: the checkpoint's, else $SAT_CACHE)")
     evaluate.set_defaults(func=cli_evaluate_retrieval)

@@ -45,6 +45,7 @@ class AlignmentConfig:
     captions_per_epoch: int = 5  # an epoch visits every training image with this many of its captions (5 = all pairs)
     grad_clip: float = 5.0  # elementwise gradient clipping (paper: 5)
     seed: int = 0
+    device: str = "auto"  # "auto" (CUDA if available) | "cpu" | "cuda"
     threads: int = 1
     max_minutes: float = 30.0  # CPU-time budget: no epoch starts that would end past it (process time, 1 thread)
     eval_images: int = 1000  # dev images used for the per-epoch recall (the first N; 1000 = the whole split)
@@ -59,7 +60,10 @@ class AlignmentConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown alignment config key(s): {', '.join(unknown)}")
-        return cls(**values)
+        config = cls(**values)
+        if config.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"alignment config: device must be 'auto', 'cpu' or 'cuda', not {config.device!r}")
+        return config
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "AlignmentConfig":

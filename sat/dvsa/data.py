@@ -38,10 +38,12 @@ class PairSet:
     def __len__(self) -> int:
         return len(self.sentences)
 
-    def batch(self, pair_ids: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Pairs ``pair_ids`` → features (B, L, D) float32, tokens (B, T), lengths (B,), image rows (B,).
+    def batch(self, pair_ids: Sequence[int], device: torch.device | str = "cpu"
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pairs ``pair_ids`` → features (B, L, D) float32, tokens (B, T), lengths (B,), image rows (B,), on ``device``.
 
-        With ``mirrored`` features each pair reads them instead with probability 1/2 (torch's global RNG).
+        With ``mirrored`` features each pair reads them instead with probability 1/2 (torch's global RNG, on the CPU,
+        so that a seed draws the same mirror images on any device).
         """
         rows = self.sentence_image[list(pair_ids)]  # (B,)
         tokens, lengths = pad_sentences([self.sentences[j] for j in pair_ids])  # (B, T), (B,)
@@ -49,7 +51,7 @@ class PairSet:
         if self.mirrored is not None:
             flip = torch.rand(len(rows)) < 0.5  # (B,)
             features = torch.where(flip[:, None, None], self.mirrored[rows], features)  # (B, L, D)
-        return features.float(), tokens, lengths, rows
+        return features.to(device).float(), tokens.to(device), lengths.to(device), rows.to(device)
 
 
 def open_features(dataset: CaptionDataset, encoder: str, image_size: int, cache_dir: str | None,

@@ -24,11 +24,20 @@ PUBLISHED_RETRIEVAL: dict[str, dict[str, float]] = {
 }
 
 
+def require_finite(sim: torch.Tensor) -> None:
+    """Refuse NaN or infinite scores: every comparison with NaN is false, so they would rank first and score 100%."""
+    bad = int((~torch.isfinite(sim)).sum())
+    if bad:
+        raise ValueError(f"{bad} of the {sim.numel()} image–sentence scores are NaN or infinite (a diverged model?); "
+                         "no recall can be computed")
+
+
 def i2t_ranks(sim: torch.Tensor, sentence_image: torch.Tensor) -> torch.Tensor:
     """Image annotation: ``sim`` (N_img, N_sent), ``sentence_image`` (N_sent,) → 1-based ranks (N_img,).
 
     The rank of image k is 1 + the number of other images' sentences scoring at least its best own sentence.
     """
+    require_finite(sim)
     n_img = sim.shape[0]
     own = sentence_image[None, :] == torch.arange(n_img, device=sim.device)[:, None]  # (N_img, N_sent)
     best_own = sim.masked_fill(~own, float("-inf")).amax(dim=1)  # (N_img,)
@@ -40,6 +49,7 @@ def t2i_ranks(sim: torch.Tensor, sentence_image: torch.Tensor) -> torch.Tensor:
 
     The rank of sentence l is 1 + the number of other images scoring at least its own image.
     """
+    require_finite(sim)
     n_sent = sim.shape[1]
     own_score = sim[sentence_image, torch.arange(n_sent, device=sim.device)]  # (N_sent,)
     own = sentence_image[None, :] == torch.arange(sim.shape[0], device=sim.device)[:, None]  # (N_img, N_sent)

@@ -7,6 +7,7 @@ of dead word units) and the dev recall to a JSONL file; the checkpoint kept is t
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ import torch
 from ..data.records import CaptionDataset
 from ..data.vocab import Vocabulary
 from ..features import FeatureStore
+from ..training.distributed import pick_device
+from ..training.trainer import NonFiniteLossError
 from .checkpoint import load_dataset, save_checkpoint
 from .config import AlignmentConfig
 from .data import PairSet, make_pairs, open_features
@@ -61,15 +64,18 @@ def train_epoch(model: AlignmentModel, pairs: PairSet, optimizer: torch.optim.Op
     """One epoch (:func:`epoch_order`) of Eq. 9 (``hardest``: its VSE++ variant) on shuffled batches; returns running
     statistics."""
     model.train()
+    device = next(model.parameters()).device
     order = epoch_order(pairs, config.captions_per_epoch, rng)
     losses, spreads, dead = [], [], []
     for start in range(0, len(order) - 1, config.batch_size):
         ids = order[start:start + config.batch_size]
-        features, tokens, lengths, rows = pairs.batch(ids)  # (B, L, D), (B, T), (B,), (B,)
+        features, tokens, lengths, rows = pairs.batch(ids, device)  # (B, L, D), (B, T), (B,), (B,)
         v = model.embed_images(features)  # (B, R, h)
         s = model.embed_sentences(tokens, lengths)  # (B, T, h)
         S = model.score(v, s, lengths)  # (B, B)
         loss = ranking_loss(S, config.margin, image_ids=rows, hardest=hardest)
+        if not math.isfinite(loss.item()):
+            raise NonFiniteLossError(f"non-finite loss ({loss.item()}) in batch {len(losses) + 1}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
@@ -77,7 +83,7 @@ def train_epoch(model: AlignmentModel, pairs: PairSet, optimizer: torch.optim.Op
         optimizer.step()
         losses.append(loss.item() / len(ids))
         spreads.append(S.detach().std().item())
-        words = s.detach()[torch.arange(s.shape[1])[None, :] < lengths[:, None]]  # (n_words, h)
+        words = s.detach()[torch.arange(s.shape[1], device=device)[None, :] < lengths[:, None]]  # (n_words, h)
         dead.append((words.amax(dim=0) <= 0).float().mean().item())
     return {"loss": float(np.mean(losses)), "score_std": float(np.mean(spreads)), "dead_units": float(np.mean(dead)),
             "batches": len(losses)}
@@ -90,12 +96,14 @@ def train_alignment(config: AlignmentConfig, dataset: CaptionDataset | None = No
     """Train on the train split, select on the dev (``val``) split; return the best model and the per-epoch log.
 
     Writes ``config.log`` (JSONL, one line per epoch) and ``config.checkpoint`` (best dev R-sum, float16), both
-    relative to ``repo_root`` (default: the current folder) unless absolute. Training stops after ``config.epochs``
+    relative to ``repo_root`` (default: the current folder) unless absolute. A NaN or infinite loss stops training
+    with :class:`~sat.training.trainer.NonFiniteLossError`, whose message names the checkpoint kept. Training stops after ``config.epochs``
     epochs or once ``config.max_minutes`` have passed, whichever comes first. ``mirror_store`` (None: opened when
     ``config.hflip`` or ``config.average_views`` asks for it) holds the features of the mirrored images.
     """
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
+    device = pick_device(config.device)
     rng = random.Random(config.seed)
     base = Path(repo_root) if repo_root else Path.cwd()
     log = log or (lambda _msg: None)
@@ -112,11 +120,12 @@ def train_alignment(config: AlignmentConfig, dataset: CaptionDataset | None = No
     train = make_pairs(train_records, store, vocab, mirror_store=mirror_store if config.hflip else None)
     dev = make_pairs(dev_records, store, vocab, max_images=config.eval_images,
                      mirror_store=mirror_store if config.average_views else None, average_views=config.average_views)
-    log(f"dvsa: vocabulary {len(vocab)}, train {len(train.records)} images / {len(train)} pairs, "
+    log(f"dvsa: {device.type}, vocabulary {len(vocab)}, train {len(train.records)} images / {len(train)} pairs, "
         f"dev {len(dev.records)} images / {len(dev)} pairs, features {tuple(train.features.shape[1:])}")
 
     model = AlignmentModel.from_config(config, len(vocab), store.feature_dim)
     model.regions.set_feature_stats(train.features)
+    model.to(device)
     if config.word_vectors:
         found = model.sentences.load_word_vectors(config.word_vectors, vocab.itos)
         log(f"dvsa: {found}/{len(vocab)} word vectors from {config.word_vectors}")
@@ -127,12 +136,18 @@ def train_alignment(config: AlignmentConfig, dataset: CaptionDataset | None = No
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("")
     history: list[dict] = []
-    best, best_state = -1.0, None
+    best, best_state, best_epoch = -1.0, None, 0
     started, cpu_started = time.perf_counter(), time.process_time()
     for epoch in range(1, config.epochs + 1):
         epoch_cpu = time.process_time()
         hardest = uses_hardest_negative(config, epoch)
-        stats = train_epoch(model, train, optimizer, config, rng, hardest=hardest)
+        try:
+            stats = train_epoch(model, train, optimizer, config, rng, hardest=hardest)
+        except NonFiniteLossError as err:  # the weights are already ruined: stop, keep the best checkpoint as it is
+            kept = (f"{ckpt_path} (epoch {best_epoch}, dev R-sum {best}) is intact" if best_state is not None
+                    else "no checkpoint was written")
+            raise NonFiniteLossError(f"dvsa epoch {epoch}: {err}; training stopped and {kept} "
+                                     f"(a lower lr or hidden_dim may help)") from None
         dev_metrics = evaluate_retrieval(model, dev)
         record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "hardest_negative": hardest, **stats,
                   **{f"dev_{k}": round(v, 2) for k, v in dev_metrics.items()}, "dev_rsum": round(rsum(dev_metrics), 2),
@@ -147,7 +162,7 @@ def train_alignment(config: AlignmentConfig, dataset: CaptionDataset | None = No
             f"{dev_metrics['t2i_R@1']:.1f}/{dev_metrics['t2i_R@5']:.1f}/{dev_metrics['t2i_R@10']:.1f} "
             f"[{record['cpu_minutes']:.1f} CPU min, {record['minutes']:.1f} min]")
         if record["dev_rsum"] > best:
-            best = record["dev_rsum"]
+            best, best_epoch = record["dev_rsum"], epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             save_checkpoint(ckpt_path, model, vocab, config, store.feature_dim,
                             {"epoch": epoch, "dev": dev_metrics})

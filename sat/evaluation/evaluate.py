@@ -53,8 +53,11 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
                         out_dir: str | Path = "results", data_dir: str | Path | None = None,
                         cache_dir: str | Path | None = None, max_len: int = 20, batch_size: int = 50,
                         length_normalization: float = 0.0, fast: bool = False, bf16: bool = False,
-                        bootstrap: int = 0, confidence: float = 0.95, mirror: bool = False) -> dict[str, Any]:
+                        bootstrap: int = 0, confidence: float = 0.95, mirror: bool = False,
+                        device: str = "cpu") -> dict[str, Any]:
     """Decode ``split`` with ``checkpoint`` and score it; write ``captions.json`` and ``metrics.json`` to ``out_dir``.
+
+    ``device`` runs the decoder (and the encoder, for features not cached yet) there: "cpu", "cuda", or "auto".
 
     ``mirror`` decodes each image together with its mirror image (the mean of the two word distributions at every
     step, :mod:`sat.decoding.views`); their features come from the mirror cache (``sat features --hflip``).
@@ -78,7 +81,11 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
     split = canonical_split(split)
     if not fast:
         require_java("the coco-caption scorer (PTB tokenizer, METEOR)")  # before, not after, the decoding
-    model, vocab, config = load_for_inference(checkpoint)
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, vocab, config = load_for_inference(checkpoint, device)
     data = config.data
     dataset = load_dataset(data.dataset, data_dir or data.data_dir)
     records = dataset.split(split)
@@ -86,9 +93,10 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
         raise ValueError(f"dataset {dataset.name!r} has no {split} images")
     encoder = build_encoder(data.encoder, image_size=data.image_size)  # one encoder for the image and its mirror
     folder = cache_dir or data.cache_dir
-    store = extract_features(dataset, data.encoder, data.image_size, folder, splits=[split], encoder=encoder)
+    store = extract_features(dataset, data.encoder, data.image_size, folder, splits=[split], encoder=encoder,
+                             device=device)
     mirror_store = (extract_features(dataset, data.encoder, data.image_size, folder, splits=[split], encoder=encoder,
-                                     hflip=True) if mirror else None)
+                                     hflip=True, device=device) if mirror else None)
     stores = [store] if mirror_store is None else [store, mirror_store]
     skipped = {record.filename for record in records if not all(cache.has(record.filename) for cache in stores)}
     if skipped:

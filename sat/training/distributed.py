@@ -42,7 +42,7 @@ def pick_device(preference: str, local_rank: int = 0) -> torch.device:
     """``"auto"``: CUDA (this process's local GPU) when available, else the CPU."""
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("train.device=cuda but CUDA is not available")
+            raise RuntimeError("device cuda was asked for, but CUDA is not available")
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
