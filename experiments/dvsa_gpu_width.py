@@ -76,8 +76,8 @@ def pool(out: Path) -> None:
         (images / record.filename).touch()
 
 
-def run(name: str, overrides: dict, pooled: Path, runs: Path) -> None:
-    """Step 2: one run on CUDA from the pooled cache, with the cells' statistics."""
+def run(name: str, overrides: dict, pooled: Path, runs: Path, device: str = "cuda", minutes: float = MINUTES) -> None:
+    """Step 2: one run (on CUDA unless ``device`` says otherwise) from the pooled cache, with the cells' statistics."""
     from sat.dvsa import AlignmentConfig, train_alignment
     from sat.dvsa.regions import RegionEmbedding
     from sat.training.trainer import NonFiniteLossError
@@ -90,7 +90,7 @@ def run(name: str, overrides: dict, pooled: Path, runs: Path) -> None:
 
     RegionEmbedding.set_feature_stats = cell_statistics
     values = yaml.safe_load(CONFIG.read_text())
-    values.update(device="cuda", max_minutes=MINUTES, **overrides)
+    values.update(device=device, max_minutes=minutes, **overrides)
     values.update(data_dir=str(pooled / "data"), cache_dir=str(pooled / "cache"),
                   checkpoint=str(runs / f"{name}.pt"), log=str(runs / f"{name}.jsonl"))
     try:
@@ -139,17 +139,20 @@ def main() -> None:
             command.add_argument("name", choices=sorted(RUNS))
         command.add_argument("--pooled", type=Path, required=True)
         command.add_argument("--runs", type=Path, required=True)
+        command.add_argument("--device", default="cuda", help="cuda (default), or cpu to check the script")
+        command.add_argument("--minutes", type=float, default=MINUTES, help="each run's budget")
     commands.add_parser("summarize").add_argument("logs", type=Path, nargs="+")
     args = parser.parse_args()
     if args.command == "pool":
         pool(args.out)
     elif args.command == "run":
         args.runs.mkdir(parents=True, exist_ok=True)
-        run(args.name, RUNS[args.name][0], args.pooled, args.runs)
+        run(args.name, RUNS[args.name][0], args.pooled, args.runs, args.device, args.minutes)
     elif args.command == "all":
         args.runs.mkdir(parents=True, exist_ok=True)
         processes = [subprocess.Popen([sys.executable, __file__, "run", name, "--pooled", str(args.pooled),
-                                       "--runs", str(args.runs)]) for name in RUNS]
+                                       "--runs", str(args.runs), "--device", args.device,
+                                       "--minutes", str(args.minutes)]) for name in RUNS]
         sys.exit(max(process.wait() for process in processes))
     else:
         summarize(args.logs)
