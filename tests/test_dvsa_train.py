@@ -66,7 +66,12 @@ def test_config_file_and_cli():
     args = parser.parse_args(["evaluate-retrieval", "--checkpoint", "x.pt", "--out", "o"])
     assert args.split == "test" and callable(args.func)
     args = parser.parse_args(["train-alignment", "--config", "c.yaml", "--epochs", "2"])
-    assert args.epochs == 2 and callable(args.func)
+    assert args.epochs == 2 and callable(args.func) and args.device is None  # the config's device (default auto)
+    assert config.device == "auto" and parser.parse_args(["evaluate-retrieval", "--checkpoint", "x.pt"]).device == "auto"
+    import pytest
+
+    with pytest.raises(ValueError, match="device must be 'auto', 'cpu' or 'cuda', not 'gpu'"):
+        AlignmentConfig.from_dict({"device": "gpu"})
 
 
 def test_region_grid_survives_the_checkpoint(tmp_path):
