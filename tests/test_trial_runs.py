@@ -13,6 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 import trial_runs  # noqa: E402
+from sat.config import load_config  # noqa: E402
 
 RESULTS = REPO / "results/flickr8k"
 
@@ -28,11 +29,14 @@ def test_committed_model_is_its_lambda_trial_winner(model, monkeypatch):
     assert recorded["dev_criterion"] == max(run["dev_criterion"] for run in trial["runs"])
     entry = trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
                                        test=False)
+    width = load_config(RESULTS / model / "config.yaml").model.hidden_dim
+    assert entry.pop("hidden_dim") == width  # recorded since the width trial; the λ trial predates it
     assert entry == {key: value for key, value in recorded.items() if key != "test"}
     metrics = json.loads((RESULTS / model / "metrics.json").read_text())
     if not metrics["mirror"]:  # the test split was decoded as the trial decoded it: the same test scores
-        assert trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
-                                          test=True) == recorded
+        entry = trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
+                                           test=True)
+        assert entry.pop("hidden_dim") == width and entry == recorded
     else:  # the published model also reads the mirror image, a choice made after the trial: the committed checkpoint
         asked = []  # is decoded again on the test split, from the image alone with the trial's choice
 
@@ -46,7 +50,7 @@ def test_committed_model_is_its_lambda_trial_winner(model, monkeypatch):
         assert asked == [(REPO / metrics["checkpoint"], True, {
             "split": "test", "beam_size": recorded["chosen_beam"],
             "length_normalization": recorded["chosen_length_normalization"]})]
-        assert entry == {**recorded, "test": {key: 0.5 for key in recorded["test"]}}
+        assert entry.pop("hidden_dim") == width and entry == {**recorded, "test": {key: 0.5 for key in recorded["test"]}}
 
 
 @pytest.mark.parametrize("model", ["soft", "hard"])
