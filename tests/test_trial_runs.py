@@ -50,7 +50,8 @@ def test_committed_model_is_its_lambda_trial_winner(model, monkeypatch):
         assert asked == [(REPO / metrics["checkpoint"], True, {
             "split": "test", "beam_size": recorded["chosen_beam"],
             "length_normalization": recorded["chosen_length_normalization"]})]
-        assert entry.pop("hidden_dim") == width and entry == {**recorded, "test": {key: 0.5 for key in recorded["test"]}}
+        assert entry.pop("hidden_dim") == width
+        assert entry == {**recorded, "test": {key: 0.5 for key in recorded["test"]}}
 
 
 @pytest.mark.parametrize("model", ["soft", "hard"])
