@@ -44,3 +44,34 @@ def tiny_config(out_dir: Path, name: str = "tiny", **train_options) -> Experimen
     model = ModelConfig(feature_dim=D, embed_dim=16, hidden_dim=16, attention_dim=16, dropout=0.5)
     return ExperimentConfig(name=name, out_dir=str(out_dir), data=DataConfig(dataset="tiny", min_count=1),
                             model=model, train=TrainConfig(**train))
+
+
+class Killed(Exception):
+    """Stands for SIGKILL: the process dies between two steps without saving anything."""
+
+
+def run_until_killed(config: ExperimentConfig, data: TrainingData, monkeypatch, after_step: int = 7) -> None:
+    """Train ``config`` and kill it once ``after_step`` steps are done (``last.pt`` holds whatever was saved by then)."""
+    import pytest
+
+    from sat.training import train
+    from sat.training.trainer import Trainer
+
+    original = Trainer.train_step
+
+    def dies(self: Trainer, indices: list[int]) -> dict:
+        if self.step == after_step:
+            raise Killed
+        return original(self, indices)
+
+    monkeypatch.setattr(Trainer, "train_step", dies)
+    with pytest.raises(Killed):
+        train(config, data=data)
+    monkeypatch.undo()
+
+
+def step_losses(run: Path) -> dict[int, float]:
+    """The training loss of every logged step of the run folder ``run``."""
+    from sat.training.log import MetricsLog
+
+    return {row["step"]: row["loss"] for row in MetricsLog(run / "train_log.jsonl").read() if row["type"] == "train"}

@@ -12,18 +12,12 @@ import pytest
 import torch
 
 from _model_helpers import decoding_model
-from _training_helpers import tiny_config, tiny_data
+from _training_helpers import run_until_killed, step_losses, tiny_config, tiny_data
 from sat.decoding import beam_search
 from sat.training import train
 from sat.training.checkpoint import load_for_inference, read_checkpoint
-from sat.training.log import MetricsLog
-from sat.training.trainer import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
-class Killed(Exception):
-    pass
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +25,9 @@ def data():
     return tiny_data()
 
 
-def _losses(run: Path) -> dict[int, float]:
-    return {row["step"]: row["loss"] for row in MetricsLog(run / "train_log.jsonl").read() if row["type"] == "train"}
-
-
 def test_mixed_precision_training_learns_and_its_checkpoint_loads_on_the_cpu(tmp_path: Path, data) -> None:
     run = train(tiny_config(tmp_path, device="cuda", amp=True, epochs=4), data=data)
-    losses = list(_losses(run).values())
+    losses = list(step_losses(run).values())
     quarter = len(losses) // 4  # steps per epoch
     assert np.isfinite(losses).all() and np.mean(losses[-quarter:]) < np.mean(losses[:quarter])  # it learns
     last = read_checkpoint(run / "last.pt")
@@ -53,7 +43,7 @@ def test_float32_training_on_the_gpu_matches_the_cpu(tmp_path: Path, data) -> No
     def losses(device: str) -> dict[int, float]:
         config = tiny_config(tmp_path / device, device=device, amp=False, epochs=1)
         config.model.dropout = 0.0  # dropout masks come from different generators on the two devices
-        return _losses(train(config, data=data))
+        return step_losses(train(config, data=data))
 
     cpu, gpu = losses("cpu"), losses("cuda")
     assert cpu.keys() == gpu.keys()
@@ -66,19 +56,9 @@ def test_resume_on_the_gpu_after_a_kill_mid_epoch(tmp_path: Path, data, amp: boo
     def config(folder: str):
         return tiny_config(tmp_path / folder, device="cuda", amp=amp, epochs=2, checkpoint_every=3, ema_decay=0.8)
 
-    reference = _losses(train(config("uninterrupted"), data=data))
-    original = Trainer.train_step
-
-    def dies_after_step_7(self: Trainer, indices: list[int]) -> dict:
-        if self.step == 7:
-            raise Killed
-        return original(self, indices)
-
-    monkeypatch.setattr(Trainer, "train_step", dies_after_step_7)
-    with pytest.raises(Killed):
-        train(config("killed"), data=data)
-    monkeypatch.undo()
-    resumed = _losses(train(config("killed"), resume=True, data=data))
+    reference = step_losses(train(config("uninterrupted"), data=data))
+    run_until_killed(config("killed"), data, monkeypatch, after_step=7)
+    resumed = step_losses(train(config("killed"), resume=True, data=data))
     assert resumed.keys() == reference.keys()
     # CUDA's atomic additions make the last bits run-dependent; the RNG states and the scaler must carry over exactly
     assert all(resumed[step] == pytest.approx(reference[step], rel=1e-4) for step in reference)

@@ -8,15 +8,11 @@ import pytest
 import torch
 
 from sat.models.show_attend_tell import ShowAttendTell
-from sat.training import CheckpointError, NonFiniteLossError, Trainer, load_for_inference, read_checkpoint, train
+from sat.training import CheckpointError, NonFiniteLossError, load_for_inference, read_checkpoint, train
 from sat.training.log import MetricsLog
-from _training_helpers import tiny_config, tiny_data
+from _training_helpers import run_until_killed, tiny_config, tiny_data
 
 torch.set_num_threads(1)
-
-
-class Killed(Exception):
-    """Stands for SIGKILL: the process dies between two steps without saving anything."""
 
 
 @pytest.fixture(scope="module")
@@ -78,18 +74,7 @@ def test_resume_after_kill_mid_epoch_continues_exactly(tmp_path: Path, data, att
         return experiment
 
     reference = _losses(train(config("uninterrupted"), data=data))
-
-    original = Trainer.train_step
-
-    def dies_after_step_7(self: Trainer, indices: list[int]) -> dict:
-        if self.step == 7:
-            raise Killed
-        return original(self, indices)
-
-    monkeypatch.setattr(Trainer, "train_step", dies_after_step_7)
-    with pytest.raises(Killed):
-        train(config("killed"), data=data)
-    monkeypatch.undo()
+    run_until_killed(config("killed"), data, monkeypatch, after_step=7)
     run = tmp_path / "killed" / "tiny"
     saved = read_checkpoint(run / "last.pt")
     assert (saved["step"], saved["epoch"]) == (6, 0) and 0 < saved["batch_in_epoch"] < len(reference) // 2  # mid-epoch
