@@ -63,6 +63,16 @@ def test_best_seed_is_the_lambda_one_run(model):
     assert {key: lambda_one[key] for key in best_seed} == best_seed  # the seed trial predates the extra fields
 
 
+def test_committed_soft_attention_is_its_width_trial_winner():
+    trial = trials("width_trials.json")["soft"]
+    winner = max(trial["runs"], key=lambda run: run["dev_criterion"])
+    assert trial["best_on_dev"] == winner["run"] == load_config(RESULTS / "soft" / "config.yaml").name
+    entry = trial_runs.judge_published(RESULTS / "soft", trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
+                                       test=False)
+    assert entry == {key: value for key, value in winner.items() if key != "test"}  # hidden_dim included
+    assert sorted(run["hidden_dim"] for run in trial["runs"]) == [512, 1000]
+
+
 def test_published_model_on_another_grid_is_refused():
     with pytest.raises(SystemExit, match="dev_beam_selection.json"):
         trial_runs.judge_published(RESULTS / "hard", [3, 5], [0.0, 0.5, 1.0], "Bleu_4+METEOR", test=False)
