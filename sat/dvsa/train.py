@@ -74,14 +74,15 @@ def train_epoch(model: AlignmentModel, pairs: PairSet, optimizer: torch.optim.Op
         s = model.embed_sentences(tokens, lengths)  # (B, T, h)
         S = model.score(v, s, lengths)  # (B, B)
         loss = ranking_loss(S, config.margin, image_ids=rows, hardest=hardest)
-        if not math.isfinite(loss.item()):
-            raise NonFiniteLossError(f"non-finite loss ({loss.item()}) in batch {len(losses) + 1}")
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLossError(f"non-finite loss ({value}) in batch {len(losses) + 1}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
             torch.nn.utils.clip_grad_value_(model.parameters(), config.grad_clip)
         optimizer.step()
-        losses.append(loss.item() / len(ids))
+        losses.append(value / len(ids))
         spreads.append(S.detach().std().item())
         words = s.detach()[torch.arange(s.shape[1], device=device)[None, :] < lengths[:, None]]  # (n_words, h)
         dead.append((words.amax(dim=0) <= 0).float().mean().item())
@@ -96,10 +97,11 @@ def train_alignment(config: AlignmentConfig, dataset: CaptionDataset | None = No
     """Train on the train split, select on the dev (``val``) split; return the best model and the per-epoch log.
 
     Writes ``config.log`` (JSONL, one line per epoch) and ``config.checkpoint`` (best dev R-sum, float16), both
-    relative to ``repo_root`` (default: the current folder) unless absolute. A NaN or infinite loss stops training
-    with :class:`~sat.training.trainer.NonFiniteLossError`, whose message names the checkpoint kept. Training stops after ``config.epochs``
-    epochs or once ``config.max_minutes`` have passed, whichever comes first. ``mirror_store`` (None: opened when
-    ``config.hflip`` or ``config.average_views`` asks for it) holds the features of the mirrored images.
+    relative to ``repo_root`` (default: the current folder) unless absolute. Training stops after ``config.epochs``
+    epochs or once ``config.max_minutes`` have passed, whichever comes first; a NaN or infinite loss stops it with
+    :class:`~sat.training.trainer.NonFiniteLossError`, whose message names the checkpoint kept. ``mirror_store``
+    (None: opened when ``config.hflip`` or ``config.average_views`` asks for it) holds the features of the mirrored
+    images. ``config.device`` ("auto": CUDA if available) is where the model trains.
     """
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
