@@ -106,9 +106,10 @@ def run_caption(args: argparse.Namespace) -> int:
     decoding = dict(DECODING) if args.checkpoint is not None else default_decoding()
     given = {"beam_size": args.beam, "length_normalization": args.length_normalization, "mirror": args.mirror}
     decoding.update({key: value for key, value in given.items() if value is not None})
-    device = _resolve_device(args.device)
+    from .training.distributed import pick_device
+
     results = caption_images(args.images, checkpoint=args.checkpoint, plot_dir=args.plot, max_len=args.max_len,
-                             device=device, **decoding)
+                             device=pick_device(args.device), **decoding)
     failed = 0
     for path, caption, error in results:
         if error is None:
@@ -245,15 +246,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ----------------------------------------------------------------------------------------------------------- main
-
-def _resolve_device(choice: str) -> str:
-    """``--device``: "auto" is CUDA when a GPU is available, else the CPU."""
-    if choice != "auto":
-        return choice
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
 
 def _one_line(message: object) -> str:
     return " ".join(str(message).split())

@@ -167,8 +167,10 @@ def extract_features(
         from .encoders import build_encoder
 
         encoder = build_encoder(encoder_name, image_size=image_size)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if isinstance(device, str):
+        from .training.distributed import pick_device  # here: sat.training imports this module
+
+        device = pick_device(device)
     encoder.eval().to(device)
     fingerprint = encoder_fingerprint(encoder, image_size, hflip)
     filenames = [record.filename for record in dataset.images]

@@ -62,7 +62,7 @@ def _decoding_asked(monkeypatch, argv):
     asked = {}
 
     def spy(paths, checkpoint=None, plot_dir=None, max_len=20, device="cpu", **decoding):
-        assert device == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto
+        assert torch.device(device).type == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto
         asked.update(decoding, checkpoint=checkpoint)
         return []
 

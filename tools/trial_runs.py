@@ -6,8 +6,8 @@
 Each run's ``best.pt`` is exported to half precision (as published) in a scratch folder, its beam size and length
 normalisation are chosen on the dev split by dev BLEU-4 + METEOR over the grid the published model was chosen on, and
 the run is recorded with that dev score, the settings that tell runs apart (seed, image size, mirror images, λ of
-Eq. 14, LSTM width, time limit) and the mean penalty of Eq. 14 over its last epoch; the model's entry keeps the (beam, P) pairs
-decoded (``decodings``). A run given as ``published:DIR`` is a published model whose run folder is gone, such as
+Eq. 14, LSTM width, time limit) and the mean penalty of Eq. 14 over its last epoch; the model's entry keeps the
+(beam, P) pairs decoded (``decodings``). A run given as ``published:DIR`` is a published model whose run folder is gone, such as
 ``published:results/flickr8k/hard``: it is read, not decoded again, from what ``tools/publish_run.py`` wrote by the
 same rule into DIR (config, log, ``dev_beam_selection.json`` and, with ``--test``, ``metrics.json``). Trials compare
 runs decoded from the image alone: whether the published model also reads the mirror image is a decoding choice made

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from ..config import DEVICES
+
 
 @dataclass
 class AlignmentConfig:
@@ -61,7 +63,7 @@ class AlignmentConfig:
         if unknown:
             raise ValueError(f"unknown alignment config key(s): {', '.join(unknown)}")
         config = cls(**values)
-        if config.device not in ("auto", "cpu", "cuda"):
+        if config.device not in DEVICES:
             raise ValueError(f"alignment config: device must be 'auto', 'cpu' or 'cuda', not {config.device!r}")
         return config
 

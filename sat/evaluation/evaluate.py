@@ -73,6 +73,7 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
     from ..encoders import build_encoder
     from ..features import extract_features
     from ..training.checkpoint import load_for_inference
+    from ..training.distributed import pick_device
 
     if beam_size < 1 or max_len < 1 or batch_size < 1:
         raise ValueError("beam size, max_len and batch size must be at least 1")
@@ -81,10 +82,7 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", beam_size: 
     split = canonical_split(split)
     if not fast:
         require_java("the coco-caption scorer (PTB tokenizer, METEOR)")  # before, not after, the decoding
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = pick_device(device)
     model, vocab, config = load_for_inference(checkpoint, device)
     data = config.data
     dataset = load_dataset(data.dataset, data_dir or data.data_dir)
