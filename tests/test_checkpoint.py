@@ -1,6 +1,7 @@
 """Checkpoint files: integrity checks, atomic writes, compatibility checks, the half-precision export."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import torch
 
 from sat.data import Vocabulary
 from sat.models.config import build_model
-from sat.training.checkpoint import (CheckpointError, check_compatible, export_half, load_for_inference,
+from sat.training.checkpoint import (CheckpointError, check_compatible, export_half, export_size_mb, load_for_inference,
                                      load_training_checkpoint, read_checkpoint, rng_state, save_training_checkpoint,
                                      set_rng_state, write_checkpoint)
 from _training_helpers import WORDS, tiny_config
@@ -18,8 +19,9 @@ from _training_helpers import WORDS, tiny_config
 torch.set_num_threads(1)
 
 
-def _save(path: Path, tmp_path: Path, step: int = 7, vocab: Vocabulary | None = None) -> tuple:
+def _save(path: Path, tmp_path: Path, step: int = 7, vocab: Vocabulary | None = None, **model_changes) -> tuple:
     config = tiny_config(tmp_path)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, **model_changes))
     vocab = vocab or Vocabulary(WORDS)
     torch.manual_seed(0)
     model = build_model(config.model, len(vocab))
@@ -125,6 +127,18 @@ def test_mismatched_vocabulary_or_config_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError) as err:
         load_for_inference(path)
     _assert_clear(err, path, "do not fit")
+
+
+def test_export_size_predicts_the_file_of_another_width(tmp_path: Path) -> None:
+    config, _, _ = _save(tmp_path / "narrow.pt", tmp_path)
+    narrow = export_half(tmp_path / "narrow.pt", tmp_path / "narrow_fp16.pt")
+    wide_units = 4 * config.model.hidden_dim
+    _save(tmp_path / "wide.pt", tmp_path, hidden_dim=wide_units)
+    wide = export_half(tmp_path / "wide.pt", tmp_path / "wide_fp16.pt")
+    assert export_size_mb(narrow) == pytest.approx(narrow.stat().st_size / 2**20, abs=1e-9)
+    predicted, actual = export_size_mb(narrow, hidden_dim=wide_units), wide.stat().st_size / 2**20
+    assert actual - narrow.stat().st_size / 2**20 > 0.01  # the width changes the file by more than 10 kB
+    assert abs(predicted - actual) < 1e-3  # within 1 kB: only the weights' bytes differ
 
 
 def test_export_half_is_small_and_equivalent(tmp_path: Path) -> None:

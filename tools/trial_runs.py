@@ -7,15 +7,16 @@ Each run's ``best.pt`` is exported to half precision (as published) in a scratch
 normalisation are chosen on the dev split by dev BLEU-4 + METEOR over the grid the published model was chosen on, and
 the run is recorded with that dev score, the settings that tell runs apart (seed, image size, mirror images, λ of
 Eq. 14, LSTM width, time limit) and the mean penalty of Eq. 14 over its last epoch; the model's entry keeps the
-(beam, P) pairs decoded (``decodings``). A run given as ``published:DIR`` is a published model whose run folder is gone, such as
-``published:results/flickr8k/hard``: it is read, not decoded again, from what ``tools/publish_run.py`` wrote by the
-same rule into DIR (config, log, ``dev_beam_selection.json`` and, with ``--test``, ``metrics.json``). Trials compare
-runs decoded from the image alone: whether the published model also reads the mirror image is a decoding choice made
-afterwards, for the run kept (with ``--test``, a published model decoded with its mirror image is scored again on the
-test split from its committed checkpoint, decoded as the trial chose). The committed
-run of a model must be the one with the best dev score; ``--test`` also scores every run on the test split with its
-own dev choice (reported to show the spread between runs, never used to choose). The JSON file keeps one entry per
-model, so one file can hold the trials of several models.
+(beam, P) pairs decoded (``decodings``). A run given as ``published:DIR`` is a published model whose run folder is
+gone, such as ``published:results/flickr8k/hard``: it is read, not decoded again, from what ``tools/publish_run.py``
+wrote by the same rule into DIR (config, log, ``dev_beam_selection.json`` and, with ``--test``, ``metrics.json``).
+Trials compare runs decoded from the image alone: whether the published model also reads the mirror image is a
+decoding choice made afterwards, for the run kept (with ``--test``, a published model decoded with its mirror image is
+scored again on the test split from its committed checkpoint, decoded as the trial chose). The committed run of a
+model must be the one with the best dev score among the runs whose checkpoint may be committed (25 MB);
+``--test`` also scores every run on the test split with its own dev choice (reported to show the spread between runs,
+never used to choose). The JSON file keeps one entry per model, so one file can hold the trials of several models;
+``--add`` adds runs to a model's entry without judging the runs recorded there again.
 """
 from __future__ import annotations
 
@@ -90,13 +91,34 @@ def judge(run_dir: Path, beams: list[int], length_norms: list[float], criterion:
     return entry
 
 
+def record(recorded: dict | None, entries: list[dict], args: argparse.Namespace, out: Path) -> dict:
+    """The model's entry for the JSON file: ``entries`` alone, or with ``args.add`` the runs ``recorded`` before
+    (judged by the same criterion over the same grid) followed by ``entries`` (a run judged again replaces its
+    record); the note is ``args.note``, or the recorded one when ``--note`` is not given."""
+    grid = decoding_grid(args.beams, args.length_norms)
+    if args.add and recorded is not None:
+        if recorded["criterion"] != f"dev {args.criterion}" or recorded["decodings"] != [list(pair) for pair in grid]:
+            raise SystemExit(f"{out}: the {args.model} runs recorded there were judged by {recorded['criterion']} over "
+                             f"{recorded['decodings']}, not by dev {args.criterion} over {grid}")
+        added = {entry["run"] for entry in entries}
+        entries = [run for run in recorded["runs"] if run["run"] not in added] + entries
+    note = args.note or (recorded.get("note", "") if args.add and recorded is not None else "")
+    return {"criterion": f"dev {args.criterion}", "beams": args.beams, "length_norms": args.length_norms,
+            "decodings": grid, "note": note, "runs": entries,
+            "best_on_dev": max(entries, key=lambda entry: entry["dev_criterion"])["run"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out", type=Path, help="the JSON file to write (the model's entry is replaced)")
+    parser.add_argument("out", type=Path,
+                        help="the JSON file to write (the model's entry is replaced, or extended with --add)")
     parser.add_argument("model", help="the model the runs train, e.g. hard")
     parser.add_argument("runs", nargs="+", help="run folders with best.pt, config.yaml, train_log.jsonl, or "
                         f"{PUBLISHED}DIR for a model published into DIR (e.g. {PUBLISHED}results/flickr8k/hard)")
     parser.add_argument("--note", default="", help="what differs between the runs")
+    parser.add_argument("--add", action="store_true",
+                        help="keep the runs already recorded for the model and add these (a run judged again "
+                             "replaces its record), instead of replacing the model's entry")
     parser.add_argument("--test", action="store_true", help="also score each run on the test split (reporting only)")
     parser.add_argument("--beams", type=int, nargs="+", default=[3, 5, 7])
     parser.add_argument("--length-norms", type=float, nargs="+", default=[0.0, 0.5, 1.0])
@@ -108,10 +130,7 @@ def main() -> None:
     entries = [(judge_published if published else judge)(run, args.beams, args.length_norms, args.criterion, args.test)
                for published, run in runs]
     trials = json.loads(out.read_text()) if out.is_file() else {}
-    trials.setdefault("models", {})[args.model] = {
-        "criterion": f"dev {args.criterion}", "beams": args.beams, "length_norms": args.length_norms,
-        "decodings": decoding_grid(args.beams, args.length_norms),
-        "note": args.note, "runs": entries, "best_on_dev": max(entries, key=lambda e: e["dev_criterion"])["run"]}
+    trials.setdefault("models", {})[args.model] = record(trials["models"].get(args.model), entries, args, out)
     out.write_text(json.dumps(trials, indent=2) + "\n")
     for entry in entries:
         print(f"{entry['run']}: dev {args.criterion} {100 * entry['dev_criterion']:.2f}"

@@ -8,7 +8,8 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _HOMES = {
-    "CheckpointError": "checkpoint", "export_half": "checkpoint", "load_for_inference": "checkpoint",
+    "CheckpointError": "checkpoint", "export_half": "checkpoint", "export_size_mb": "checkpoint",
+    "load_for_inference": "checkpoint",
     "load_training_checkpoint": "checkpoint", "read_checkpoint": "checkpoint",
     "TrainingData": "data", "load_training_data": "data",
     "NonFiniteLossError": "trainer", "Trainer": "trainer", "train": "trainer",

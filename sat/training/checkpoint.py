@@ -15,6 +15,7 @@ weights, the vocabulary and the config.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -251,6 +252,22 @@ def export_half(checkpoint: str | Path, out: str | Path) -> Path:
     if size_mb > EXPORT_LIMIT_MB:
         warnings.warn(f"{out}: half-precision checkpoint is {size_mb:.1f} MB (> {EXPORT_LIMIT_MB:.0f} MB)", stacklevel=2)
     return out
+
+
+def export_size_mb(checkpoint: str | Path, **model_changes: Any) -> float:
+    """The size in MB (2**20 bytes) that :func:`export_half` would write for the model of the exported ``checkpoint``
+    with ``model_changes`` made to its config (e.g. ``hidden_dim=640``): the file's size with its float16 weights
+    swapped for those of the changed model (same vocabulary). Without changes, the file's own size."""
+    from ..models.config import build_model
+
+    model, vocab, config = load_for_inference(checkpoint)
+    changed = build_model(dataclasses.replace(config.model, **model_changes), len(vocab))
+
+    def weights_mb(net: torch.nn.Module) -> float:
+        return sum(t.numel() * (2 if t.is_floating_point() else t.element_size())
+                   for t in net.state_dict().values()) / 2**20
+
+    return Path(checkpoint).stat().st_size / 2**20 - weights_mb(model) + weights_mb(changed)
 
 
 def load_for_inference(path: str | Path, device: str | torch.device = "cpu"
