@@ -74,6 +74,18 @@ def test_corrupted_checkpoint_gives_one_clear_error(tmp_path: Path, damage, word
         load_for_inference(path)
 
 
+@pytest.mark.parametrize("payload, words", [
+    ({"format": 99, "kind": "train"}, "unsupported checkpoint (format 99)"),
+    ({"format": 1, "kind": "optimizer"}, "unsupported checkpoint (format 1)"),
+    ([1, 2, 3], "unsupported checkpoint (format None)"),
+])
+def test_foreign_payload_in_a_valid_file_is_refused(tmp_path: Path, payload, words: str) -> None:
+    path = write_checkpoint(tmp_path / "other.pt", payload)  # intact file, checksum right, contents not ours
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(path)
+    _assert_clear(err, path, words)
+
+
 def test_missing_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not found"):
         read_checkpoint(tmp_path / "nothing.pt")

@@ -1,4 +1,5 @@
-"""Helpers shared by the book tools (``tools/*.py``) and the book tests (``tests/test_book*.py``, ``tests/test_notebooks*.py``).
+"""Helpers shared by the book tools (``tools/*.py``) and the book tests (``tests/test_book*.py``,
+``tests/test_notebooks*.py``).
 
 Layout of a build (all under ``_build/``, never over the sources)::
 

@@ -196,8 +196,9 @@ def relation(ours: float, theirs: float, unit: str = "points", digits: int = 1) 
 
 def per_epoch(rows: Sequence[Mapping[str, Any]], train_keys: Sequence[str] = ("loss", "nll"),
               eval_keys: Sequence[str] = ("Bleu_4",)) -> list[dict[str, Any]]:
-    """One dict per validation: ``epoch`` (fractional, from the training rows), ``step``, the mean of each of ``train_keys`` over the epoch's steps
-    (each ``"train"`` row stands for the steps since the previous one) and the ``eval_keys`` of its ``"eval"`` row.
+    """One dict per validation: ``epoch`` (fractional, from the training rows), ``step``, the mean of each of
+    ``train_keys`` over the epoch's steps (each ``"train"`` row stands for the steps since the previous one) and the
+    ``eval_keys`` of its ``"eval"`` row.
 
     Expects one validation per epoch (``eval_every: 0``), as in this project's Flickr8k configs.
     """
@@ -230,7 +231,8 @@ def per_epoch(rows: Sequence[Mapping[str, Any]], train_keys: Sequence[str] = ("l
 
 def log_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """What a training log says about its run: epochs validated, the best validation BLEU-4 (fraction), its step and
-    epoch (fractional, like :func:`per_epoch`), the number of steps, why it stopped and the minutes it took (``None`` while the run is still going)."""
+    epoch (fractional, like :func:`per_epoch`), the number of steps, why it stopped and the minutes it took (``None``
+    while the run is still going)."""
     evals = [row for row in rows if row.get("type") == "eval" and isinstance(row.get("Bleu_4"), (int, float))]
     end = next((row for row in reversed(rows) if row.get("type") == "end"), None)
     best = max(evals, key=lambda row: (row["Bleu_4"], -row["step"])) if evals else None
@@ -378,7 +380,8 @@ def attention_entropy(alphas: torch.Tensor) -> torch.Tensor:
     return -(alphas * torch.log(alphas.clamp_min(1e-300))).sum(dim=-1)
 
 
-__all__ = ["COLUMNS", "PAPER_ROWS", "MODELS", "MODEL_NAMES", "MODEL_PHRASES", "join_words", "PublishedRow", "Table", "percent",
-           "max_score_difference", "read_json", "load_metrics", "load_captions", "comparison_table", "relation", "read_log",
-           "per_epoch", "log_summary", "per_image_scores", "bleu_without_brevity_penalty", "STOPWORDS", "normalise", "content_words",
-           "unsupported_words", "Mistake", "find_mistakes", "attention_entropy"]
+__all__ = ["COLUMNS", "PAPER_ROWS", "MODELS", "MODEL_NAMES", "MODEL_PHRASES", "join_words", "PublishedRow", "Table",
+           "percent", "max_score_difference", "read_json", "load_metrics", "load_captions", "comparison_table",
+           "relation", "read_log", "per_epoch", "log_summary", "per_image_scores", "bleu_without_brevity_penalty",
+           "STOPWORDS", "normalise", "content_words", "unsupported_words", "Mistake", "find_mistakes",
+           "attention_entropy"]

@@ -31,7 +31,8 @@ def require_java(purpose: str) -> str:
     if java is None:
         raise JavaNotFoundError(
             f"{purpose} needs Java, which is not installed: install a JRE (e.g. `apt-get install "
-            f"default-jre-headless`, or `make install` as root), or score BLEU/ROUGE-L/CIDEr without it (fast=True, no METEOR)")
+            f"default-jre-headless`, or `make install` as root), or score BLEU/ROUGE-L/CIDEr without it "
+            "(fast=True, no METEOR)")
     return java
 
 

@@ -119,8 +119,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 — any unpickling failure is one clear error
         raise CheckpointError(f"{path}: unreadable checkpoint payload ({' '.join(str(err).split())[:200]})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION or state.get("kind") not in ("train", "inference"):
-        raise CheckpointError(f"{path}: unsupported checkpoint (format {state.get('format') if isinstance(state, dict) else None!r})")
+    if not (isinstance(state, dict) and state.get("format") == FORMAT_VERSION
+            and state.get("kind") in ("train", "inference")):
+        version = state.get("format") if isinstance(state, dict) else None
+        raise CheckpointError(f"{path}: unsupported checkpoint (format {version!r})")
     return state
 
 
@@ -213,7 +215,8 @@ def check_compatible(path: str | Path, state: dict[str, Any], config: Experiment
                    for section in ("data", "model") for key, value in current[section].items()
                    if key not in LOCATION_KEYS and saved_config.get(section, {}).get(key) != value]
     differences += [f"train.{key}: {saved_config['train'].get(key)!r} -> {current['train'][key]!r}"
-                    for key in RESUME_KEYS if state["kind"] == "train" and saved_config["train"].get(key) != current["train"][key]]
+                    for key in RESUME_KEYS
+                    if state["kind"] == "train" and saved_config["train"].get(key) != current["train"][key]]
     if differences:
         raise CheckpointError(f"{path}: config mismatch with the checkpoint ({'; '.join(differences)})")
     return [key for key, value in current["train"].items()

@@ -34,8 +34,8 @@ from ..data import LengthBucketSampler
 from ..models.config import build_model
 from . import distributed
 from .averaging import averaged_state, load_averaged_state, weight_average
-from .checkpoint import (CheckpointError, check_compatible, copy_checkpoint, export_half, load_training_checkpoint, rng_state,
-                         save_training_checkpoint, set_rng_state)
+from .checkpoint import (CheckpointError, check_compatible, copy_checkpoint, export_half, load_training_checkpoint,
+                         rng_state, save_training_checkpoint, set_rng_state)
 from .data import TrainingData, load_training_data, open_store
 from .log import MetricsLog
 from .validation import validate
