@@ -1,9 +1,11 @@
 """tools/trial_runs.py reads a published model back from what tools/publish_run.py wrote, and gets the very entry that
 was recorded for its run (test scores of a model published with its mirror image come from decoding it again): each
-committed attention model is the dev winner of its λ trial (results/flickr8k/lambda_trials.json), and the λ = 1 run of
-each is the best of its seed trial (results/flickr8k/seed_trials.json)."""
+committed attention model is the dev winner of its λ trial (results/flickr8k/lambda_trials.json) and, among the widths
+whose checkpoint may be committed, of its width trial (results/flickr8k/width_trials.json); the λ = 1 run of each is
+the best of its seed trial (results/flickr8k/seed_trials.json). ``--add`` extends a model's entry."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 import trial_runs  # noqa: E402
 from sat.config import load_config  # noqa: E402
+from sat.training.checkpoint import EXPORT_LIMIT_MB, export_size_mb  # noqa: E402
 
 RESULTS = REPO / "results/flickr8k"
 
@@ -22,21 +25,25 @@ def trials(name: str) -> dict:
     return json.loads((RESULTS / name).read_text())["models"]
 
 
+def committed_record(model: str) -> tuple[dict, dict]:
+    """The width trial's entry for ``model`` and its record of the committed run: that trial, the last one, judged
+    every run of the committed width too."""
+    trial = trials("width_trials.json")[model]
+    name = load_config(RESULTS / model / "config.yaml").name
+    return trial, next(run for run in trial["runs"] if run["run"] == name)
+
+
 @pytest.mark.parametrize("model", ["soft", "hard"])
-def test_committed_model_is_its_lambda_trial_winner(model, monkeypatch):
-    trial = trials("lambda_trials.json")[model]
-    recorded = next(run for run in trial["runs"] if run["run"] == trial["best_on_dev"])
-    assert recorded["dev_criterion"] == max(run["dev_criterion"] for run in trial["runs"])
+def test_published_model_reads_back_as_its_record(model, monkeypatch):
+    trial, recorded = committed_record(model)
     entry = trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
                                        test=False)
-    width = load_config(RESULTS / model / "config.yaml").model.hidden_dim
-    assert entry.pop("hidden_dim") == width  # recorded since the width trial; the λ trial predates it
     assert entry == {key: value for key, value in recorded.items() if key != "test"}
     metrics = json.loads((RESULTS / model / "metrics.json").read_text())
     if not metrics["mirror"]:  # the test split was decoded as the trial decoded it: the same test scores
         entry = trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
                                            test=True)
-        assert entry.pop("hidden_dim") == width and entry == recorded
+        assert entry == recorded
     else:  # the published model also reads the mirror image, a choice made after the trial: the committed checkpoint
         asked = []  # is decoded again on the test split, from the image alone with the trial's choice
 
@@ -50,8 +57,18 @@ def test_committed_model_is_its_lambda_trial_winner(model, monkeypatch):
         assert asked == [(REPO / metrics["checkpoint"], True, {
             "split": "test", "beam_size": recorded["chosen_beam"],
             "length_normalization": recorded["chosen_length_normalization"]})]
-        assert entry.pop("hidden_dim") == width
         assert entry == {**recorded, "test": {key: 0.5 for key in recorded["test"]}}
+
+
+@pytest.mark.parametrize("model", ["soft", "hard"])
+def test_committed_model_has_the_lambda_of_its_lambda_trial_winner(model):
+    trial = trials("lambda_trials.json")[model]
+    winner = max(trial["runs"], key=lambda run: run["dev_criterion"])
+    assert trial["best_on_dev"] == winner["run"]
+    _, recorded = committed_record(model)
+    assert recorded["doubly_stochastic"] == winner["doubly_stochastic"]
+    if recorded["run"] == winner["run"]:  # still the committed run: both trials recorded it alike
+        assert {key: recorded[key] for key in winner} == winner  # (the λ trial predates the width field)
 
 
 @pytest.mark.parametrize("model", ["soft", "hard"])
@@ -63,14 +80,35 @@ def test_best_seed_is_the_lambda_one_run(model):
     assert {key: lambda_one[key] for key in best_seed} == best_seed  # the seed trial predates the extra fields
 
 
-def test_committed_soft_attention_is_its_width_trial_winner():
-    trial = trials("width_trials.json")["soft"]
-    winner = max(trial["runs"], key=lambda run: run["dev_criterion"])
-    assert trial["best_on_dev"] == winner["run"] == load_config(RESULTS / "soft" / "config.yaml").name
-    entry = trial_runs.judge_published(RESULTS / "soft", trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
-                                       test=False)
-    assert entry == {key: value for key, value in winner.items() if key != "test"}  # hidden_dim included
-    assert sorted(run["hidden_dim"] for run in trial["runs"]) == [512, 1000]
+@pytest.mark.parametrize("model, widths", [("soft", [512, 640, 1000]), ("hard", [512, 640])])
+def test_committed_model_is_the_width_trial_winner_that_fits(model, widths):
+    trial, committed = committed_record(model)
+    assert sorted(run["hidden_dim"] for run in trial["runs"]) == widths
+    assert trial["best_on_dev"] == max(trial["runs"], key=lambda run: run["dev_criterion"])["run"]
+    checkpoint = REPO / "checkpoints/flickr8k" / f"{model}.pt"
+    fitting = [run for run in trial["runs"]
+               if export_size_mb(checkpoint, hidden_dim=run["hidden_dim"]) <= EXPORT_LIMIT_MB]
+    assert max(fitting, key=lambda run: run["dev_criterion"]) == committed
+
+
+def test_add_keeps_the_recorded_runs_and_replaces_a_run_judged_again():
+    def arguments(**settings) -> argparse.Namespace:
+        return argparse.Namespace(**{"model": "soft", "beams": [3, 5], "length_norms": [0.0, 1.0],
+                                     "criterion": "Bleu_4+METEOR", "note": "", "add": True, **settings})
+
+    def run(name: str, score: float) -> dict:
+        return {"run": name, "dev_criterion": score}
+
+    first = trial_runs.record(None, [run("a", 0.40), run("b", 0.41)], arguments(note="widths"), Path("t.json"))
+    assert first["decodings"] == [(3, 0.0), (3, 1.0), (5, 0.0), (5, 1.0)] and first["best_on_dev"] == "b"
+    recorded = json.loads(json.dumps(first))  # as read back from the file: pairs become lists
+    added = trial_runs.record(recorded, [run("c", 0.42), run("a", 0.39)], arguments(), Path("t.json"))
+    assert added["runs"] == [run("b", 0.41), run("c", 0.42), run("a", 0.39)]
+    assert added["best_on_dev"] == "c" and added["note"] == "widths"
+    replaced = trial_runs.record(recorded, [run("c", 0.38)], arguments(add=False), Path("t.json"))
+    assert replaced["runs"] == [run("c", 0.38)] and replaced["note"] == ""
+    with pytest.raises(SystemExit, match="t.json: the soft runs recorded there were judged by dev Bleu_4\\+METEOR"):
+        trial_runs.record(recorded, [run("c", 0.42)], arguments(beams=[3, 5, 7]), Path("t.json"))
 
 
 def test_published_model_on_another_grid_is_refused():
