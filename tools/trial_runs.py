@@ -91,15 +91,21 @@ def judge(run_dir: Path, beams: list[int], length_norms: list[float], criterion:
     return entry
 
 
+def require_same_judging(recorded: dict, args: argparse.Namespace, out: Path) -> None:
+    """Stop unless the runs ``recorded`` for the model were judged by ``args.criterion`` over ``args``' grid."""
+    grid = decoding_grid(args.beams, args.length_norms)
+    if recorded["criterion"] != f"dev {args.criterion}" or recorded["decodings"] != [list(pair) for pair in grid]:
+        raise SystemExit(f"{out}: the {args.model} runs recorded there were judged by {recorded['criterion']} over "
+                         f"{recorded['decodings']}, not by dev {args.criterion} over {grid}")
+
+
 def record(recorded: dict | None, entries: list[dict], args: argparse.Namespace, out: Path) -> dict:
     """The model's entry for the JSON file: ``entries`` alone, or with ``args.add`` the runs ``recorded`` before
     (judged by the same criterion over the same grid) followed by ``entries`` (a run judged again replaces its
     record); the note is ``args.note``, or the recorded one when ``--note`` is not given."""
     grid = decoding_grid(args.beams, args.length_norms)
     if args.add and recorded is not None:
-        if recorded["criterion"] != f"dev {args.criterion}" or recorded["decodings"] != [list(pair) for pair in grid]:
-            raise SystemExit(f"{out}: the {args.model} runs recorded there were judged by {recorded['criterion']} over "
-                             f"{recorded['decodings']}, not by dev {args.criterion} over {grid}")
+        require_same_judging(recorded, args, out)
         added = {entry["run"] for entry in entries}
         entries = [run for run in recorded["runs"] if run["run"] not in added] + entries
     note = args.note or (recorded.get("note", "") if args.add and recorded is not None else "")
@@ -127,9 +133,12 @@ def main() -> None:
     runs = [(run.startswith(PUBLISHED), Path(run.removeprefix(PUBLISHED)).resolve()) for run in args.runs]
     out = args.out.resolve()
     os.chdir(REPO)
+    recorded = json.loads(out.read_text()).get("models", {}).get(args.model) if out.is_file() else None
+    if args.add and recorded is not None:
+        require_same_judging(recorded, args, out)  # before any decoding
     entries = [(judge_published if published else judge)(run, args.beams, args.length_norms, args.criterion, args.test)
                for published, run in runs]
-    trials = json.loads(out.read_text()) if out.is_file() else {}
+    trials = json.loads(out.read_text()) if out.is_file() else {}  # read again: another model's entry may be new
     trials.setdefault("models", {})[args.model] = record(trials["models"].get(args.model), entries, args, out)
     out.write_text(json.dumps(trials, indent=2) + "\n")
     for entry in entries:
