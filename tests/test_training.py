@@ -10,7 +10,7 @@ import torch
 from sat.models.show_attend_tell import ShowAttendTell
 from sat.training import CheckpointError, NonFiniteLossError, load_for_inference, read_checkpoint, train
 from sat.training.log import MetricsLog
-from _training_helpers import run_until_killed, tiny_config, tiny_data
+from _training_helpers import run_until_killed, step_losses, tiny_config, tiny_data
 
 torch.set_num_threads(1)
 
@@ -22,10 +22,6 @@ def data():
 
 def _rows(run: Path, kind: str) -> list[dict]:
     return [row for row in MetricsLog(run / "train_log.jsonl").read() if row["type"] == kind]
-
-
-def _losses(run: Path) -> dict[int, float]:
-    return {row["step"]: row["loss"] for row in _rows(run, "train")}
 
 
 def test_run_writes_log_checkpoints_and_export(tmp_path: Path, data) -> None:
@@ -52,13 +48,13 @@ def test_run_writes_log_checkpoints_and_export(tmp_path: Path, data) -> None:
 def test_same_seed_same_run(tmp_path: Path, data) -> None:
     first = train(tiny_config(tmp_path / "a", epochs=1), data=data)
     second = train(tiny_config(tmp_path / "b", epochs=1), data=data)
-    assert _losses(first) == _losses(second)
+    assert step_losses(first) == step_losses(second)
 
 
 def test_cpu_bf16_autocast_trains_in_bfloat16(tmp_path: Path, data) -> None:
     fp32 = train(tiny_config(tmp_path / "fp32", epochs=1), data=data)
     bf16 = train(tiny_config(tmp_path / "bf16", epochs=1, cpu_bf16=True), data=data)
-    fp32_losses, bf16_losses = _losses(fp32), _losses(bf16)
+    fp32_losses, bf16_losses = step_losses(fp32), step_losses(bf16)
     assert fp32_losses.keys() == bf16_losses.keys()
     assert fp32_losses != bf16_losses  # the matmuls really ran in bfloat16 ...
     assert all(abs(bf16_losses[s] - fp32_losses[s]) < 0.05 * fp32_losses[s] for s in fp32_losses)  # ... to ~3 digits
@@ -73,14 +69,14 @@ def test_resume_after_kill_mid_epoch_continues_exactly(tmp_path: Path, data, att
         experiment.model.attention = attention
         return experiment
 
-    reference = _losses(train(config("uninterrupted"), data=data))
+    reference = step_losses(train(config("uninterrupted"), data=data))
     run_until_killed(config("killed"), data, monkeypatch, after_step=7)
     run = tmp_path / "killed" / "tiny"
     saved = read_checkpoint(run / "last.pt")
     assert (saved["step"], saved["epoch"]) == (6, 0) and 0 < saved["batch_in_epoch"] < len(reference) // 2  # mid-epoch
-    assert max(_losses(run)) == 7  # steps 7 was logged before the kill; the resumed run redoes it
+    assert max(step_losses(run)) == 7  # steps 7 was logged before the kill; the resumed run redoes it
 
-    resumed = _losses(train(config("killed"), resume=True, data=data))
+    resumed = step_losses(train(config("killed"), resume=True, data=data))
     assert resumed == reference  # every step, the next one after the checkpoint included, bit for bit
     if ema_decay:  # the weight average was restored too, with its count of updates
         final, expected = (read_checkpoint(tmp_path / folder / "tiny" / "last.pt") for folder in ("killed", "uninterrupted"))
@@ -198,7 +194,7 @@ def test_weight_average_is_the_debiased_ema_of_the_trajectory_and_is_what_infere
     one, two = (read_checkpoint(train(tiny_config(tmp_path / f"s{n}", max_steps=n, ema_decay=decay), data=data)
                                 / "last.pt") for n in (1, 2))
     plain = train(tiny_config(tmp_path / "plain", max_steps=2), data=data)
-    assert _losses(plain) == _losses(tmp_path / "s2" / "tiny")  # averaging never changes the training itself
+    assert step_losses(plain) == step_losses(tmp_path / "s2" / "tiny")  # averaging never changes the training itself
     assert one["ema_updates"] == 1 and two["ema_updates"] == 2
     for key, theta_2 in two["model"].items():
         if theta_2.is_floating_point():
