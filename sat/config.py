@@ -35,7 +35,7 @@ class DataConfig:
     dataset: str = "flickr8k"  # a name of sat.data.DATASETS
     data_dir: str | None = None  # None: $SAT_DATA, else the user cache (sat.paths.data_dir)
     cache_dir: str | None = None  # feature cache root; None: $SAT_CACHE, else the user cache
-    encoder: str = "efficientnet-lite0"
+    encoder: str = "efficientnet-lite0"  # sat.encoders; "efficientnet-lite0-os16" (output stride 16): 14×14 at 224
     image_size: int = 224  # 224 → 7×7 grid, 448 → 14×14 with EfficientNet-Lite0
     min_count: int = 5  # vocabulary: training words seen at least this often (paper: 5)
     max_caption_len: int | None = None  # training captions longer than this many words are left out (None: keep all)

@@ -40,6 +40,7 @@ def weight_files(tmp_path_factory):
 
 @pytest.mark.parametrize("name, size, dim, grid_224", [
     ("efficientnet-lite0", 64, 1280, (7, 7)),
+    ("efficientnet-lite0-os16", 64, 1280, (14, 14)),
     ("vgg19", 64, 512, (14, 14)),
     ("resnet101", 64, 2048, (7, 7)),
     ("small-cnn", 64, 128, (28, 28)),
@@ -63,6 +64,19 @@ def test_frozen_encoder_keeps_its_batchnorm_statistics(name, weight_files):
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
     encoder(torch.randn(2, 3, 64, 64))
     assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
+
+
+@pytest.mark.parametrize("size", [224, 96])
+def test_output_stride_16_keeps_the_stride_32_grid_at_its_odd_locations(size):
+    """Dilation instead of the last stride: the 7×7 annotations reappear exactly inside the 14×14 grid."""
+    coarse_encoder, dense_encoder = build_encoder("efficientnet-lite0"), build_encoder("efficientnet-lite0-os16")
+    images = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        coarse = coarse_encoder(images).unflatten(1, coarse_encoder.grid(size))  # (2, size/32, size/32, 1280)
+        dense = dense_encoder(images).unflatten(1, dense_encoder.grid(size))  # (2, size/16, size/16, 1280)
+    assert dense.shape[1:3] == (size // 16, size // 16)
+    torch.testing.assert_close(dense[:, 1::2, 1::2], coarse, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(dense[:, 0::2, 0::2], coarse, atol=1e-2)  # the in-between locations are new
 
 
 def test_finetune_blocks_unfreezes_only_the_last_blocks(weight_files):

@@ -5,7 +5,7 @@
 
 Each run's ``best.pt`` is exported to half precision (as published) in a scratch folder, its beam size and length
 normalisation are chosen on the dev split by dev BLEU-4 + METEOR over the grid the published model was chosen on, and
-the run is recorded with that dev score, the settings that tell runs apart (seed, image size, mirror images, λ of
+the run is recorded with that dev score, the settings that tell runs apart (seed, encoder, image size, mirror images, λ of
 Eq. 14, LSTM width, time limit) and the mean penalty of Eq. 14 over its last epoch; the model's entry keeps the
 (beam, P) pairs decoded (``decodings``). A run given as ``published:DIR`` is a published model whose run folder is
 gone, such as ``published:results/flickr8k/hard``: it is read, not decoded again, from what ``tools/publish_run.py``
@@ -44,7 +44,8 @@ def describe(run_dir: Path) -> dict:
     last_epoch_start = evals[-2]["step"] if len(evals) > 1 else 0
     last_epoch = [row["doubly_stochastic"] for row in log
                   if row.get("type") == "train" and last_epoch_start < row["step"] <= evals[-1]["step"]]
-    return {"run": config.name, "seed": config.train.seed, "image_size": config.data.image_size,
+    return {"run": config.name, "seed": config.train.seed, "encoder": config.data.encoder,
+            "image_size": config.data.image_size,
             "hflip": config.data.hflip, "doubly_stochastic": config.model.doubly_stochastic,
             "hidden_dim": config.model.hidden_dim,
             "max_minutes": config.train.max_minutes, "epochs_run": evals[-1]["epoch"],

