@@ -1,7 +1,7 @@
 """Training throughput of the Show, Attend and Tell decoder on random data, in captions per second.
 
 Flickr8k-sized setting: batch 64, L = 49 locations of D = 1280 (EfficientNet-Lite0 at 224 px; ``--locations 196`` for
-the 14×14 grid at 448 px), LSTM 512, embedding and
+the 14×14 grid of efficientnet-lite0-os16 at 224 px, or of EfficientNet-Lite0 at 448 px), LSTM 512, embedding and
 attention 512, vocabulary 2500, captions of 11 words (+ <start>/<end>; one length bucket, as the paper trains).
 Compares ``ShowAttendTell.loss`` (W_a a once per image, word and output projections outside the time loop) with a
 naive loop that recomputes everything at every step, as most public ports do. With ``--processes N`` it measures

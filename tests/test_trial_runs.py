@@ -1,7 +1,8 @@
 """tools/trial_runs.py reads a published model back from what tools/publish_run.py wrote, and gets the very entry that
 was recorded for its run (test scores of a model published with its mirror image come from decoding it again): each
 committed attention model is the dev winner of its λ trial (results/flickr8k/lambda_trials.json) and, among the widths
-whose checkpoint may be committed, of its width trial (results/flickr8k/width_trials.json); the λ = 1 run of each is
+whose checkpoint may be committed, of its width trial (results/flickr8k/width_trials.json), soft attention also of its
+grid trial (results/flickr8k/grid_trials.json); the λ = 1 run of each is
 the best of its seed trial (results/flickr8k/seed_trials.json). ``--add`` extends a model's entry."""
 from __future__ import annotations
 
@@ -33,17 +34,25 @@ def committed_record(model: str) -> tuple[dict, dict]:
     return trial, next(run for run in trial["runs"] if run["run"] == name)
 
 
+def as_recorded(entry: dict, recorded: dict, model: str) -> dict:
+    """``entry`` without the settings that trials record only since ``recorded`` was written (the encoder, first in
+    the grid trial), which must be the published model's own."""
+    newer = {key: entry.pop(key) for key in set(entry) - set(recorded)}
+    assert newer == {"encoder": load_config(RESULTS / model / "config.yaml").data.encoder}
+    return entry
+
+
 @pytest.mark.parametrize("model", ["soft", "hard"])
 def test_published_model_reads_back_as_its_record(model, monkeypatch):
     trial, recorded = committed_record(model)
     entry = trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
                                        test=False)
-    assert entry == {key: value for key, value in recorded.items() if key != "test"}
+    assert as_recorded(entry, recorded, model) == {key: value for key, value in recorded.items() if key != "test"}
     metrics = json.loads((RESULTS / model / "metrics.json").read_text())
     if not metrics["mirror"]:  # the test split was decoded as the trial decoded it: the same test scores
         entry = trial_runs.judge_published(RESULTS / model, trial["beams"], trial["length_norms"], "Bleu_4+METEOR",
                                            test=True)
-        assert entry == recorded
+        assert as_recorded(entry, recorded, model) == recorded
     else:  # the published model also reads the mirror image, a choice made after the trial: the committed checkpoint
         asked = []  # is decoded again on the test split, from the image alone with the trial's choice
 
@@ -57,7 +66,7 @@ def test_published_model_reads_back_as_its_record(model, monkeypatch):
         assert asked == [(REPO / metrics["checkpoint"], True, {
             "split": "test", "beam_size": recorded["chosen_beam"],
             "length_normalization": recorded["chosen_length_normalization"]})]
-        assert entry == {**recorded, "test": {key: 0.5 for key in recorded["test"]}}
+        assert as_recorded(entry, recorded, model) == {**recorded, "test": {key: 0.5 for key in recorded["test"]}}
 
 
 @pytest.mark.parametrize("model", ["soft", "hard"])
@@ -114,3 +123,30 @@ def test_add_keeps_the_recorded_runs_and_replaces_a_run_judged_again():
 def test_published_model_on_another_grid_is_refused():
     with pytest.raises(SystemExit, match="dev_beam_selection.json"):
         trial_runs.judge_published(RESULTS / "hard", [3, 5], [0.0, 0.5, 1.0], "Bleu_4+METEOR", test=False)
+
+
+def test_main_writes_a_new_file_and_keeps_the_other_models_entry(tmp_path, monkeypatch):
+    scores = {"a": 0.40, "b": 0.41, "c": 0.39}
+    monkeypatch.setattr(trial_runs, "judge", lambda run, *args: {"run": run.name, "dev_criterion": scores[run.name]})
+    out = tmp_path / "new_trials.json"
+
+    def main(model: str, *runs: str) -> dict:
+        monkeypatch.setattr(sys, "argv", ["trial_runs.py", str(out), model, *(str(tmp_path / run) for run in runs),
+                                          "--beams", "3", "--length-norms", "0"])
+        trial_runs.main()
+        return json.loads(out.read_text())["models"]
+
+    assert not out.exists()
+    first = main("soft", "a", "b")  # the file does not exist yet
+    assert [run["run"] for run in first["soft"]["runs"]] == ["a", "b"] and first["soft"]["best_on_dev"] == "b"
+    both = main("hard", "c")
+    assert both["soft"] == first["soft"] and both["hard"]["best_on_dev"] == "c"
+
+
+def test_committed_soft_model_is_the_grid_trial_winner():
+    trial = trials("grid_trials.json")["soft"]
+    _, recorded = committed_record("soft")
+    (published,) = [run for run in trial["runs"] if run["run"] == recorded["run"]]
+    assert trial["best_on_dev"] == published["run"]
+    assert {run["encoder"] for run in trial["runs"]} == {"efficientnet-lite0", "efficientnet-lite0-os16"}
+    assert as_recorded(dict(published), recorded, "soft") == recorded  # judged again: the same choice and scores

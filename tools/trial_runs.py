@@ -140,7 +140,8 @@ def main() -> None:
     entries = [(judge_published if published else judge)(run, args.beams, args.length_norms, args.criterion, args.test)
                for published, run in runs]
     trials = json.loads(out.read_text()) if out.is_file() else {}  # read again: another model's entry may be new
-    trials.setdefault("models", {})[args.model] = record(trials["models"].get(args.model), entries, args, out)
+    models = trials.setdefault("models", {})
+    models[args.model] = record(models.get(args.model), entries, args, out)
     out.write_text(json.dumps(trials, indent=2) + "\n")
     for entry in entries:
         print(f"{entry['run']}: dev {args.criterion} {100 * entry['dev_criterion']:.2f}"
