@@ -26,7 +26,7 @@ def halve_output_stride(net: nn.Module) -> None:
     """Output stride 32 → 16 in place: the last strided depthwise convolution gets stride 1, every later one dilation 2.
 
     The "same" padding of each changed convolution becomes dilation · (k − 1) / 2 on every side, so a 7×7 map at
-    224 px becomes 14×14 and an a-trous kernel covers, on the finer grid, the input span the undilated one covered.
+    224 px becomes 14×14 and a dilated kernel covers, on the finer grid, the input span the undilated one covered.
     """
     convolutions = [block._depthwise_conv for block in net._blocks]
     last_strided = max(i for i, conv in enumerate(convolutions) if tuple(conv.stride) == (2, 2))
