@@ -77,6 +77,10 @@ def test_output_stride_16_keeps_the_stride_32_grid_at_its_odd_locations(size):
     assert dense.shape[1:3] == (size // 16, size // 16)
     torch.testing.assert_close(dense[:, 1::2, 1::2], coarse, rtol=1e-4, atol=1e-4)
     assert not torch.allclose(dense[:, 0::2, 0::2], coarse, atol=1e-2)  # the in-between locations are new
+    from sat.encoders.efficientnet import EfficientNetLite0Encoder
+
+    with pytest.raises(ValueError, match="output stride 32 or 16, not 8"):
+        EfficientNetLite0Encoder(pretrained=False, output_stride=8)
 
 
 def test_finetune_blocks_unfreezes_only_the_last_blocks(weight_files):
