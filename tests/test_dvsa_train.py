@@ -171,3 +171,35 @@ def test_training_with_hflip_and_averaged_views_saves_both_switches(tmp_path):
     assert len(history) == 2 and all(np.isfinite(row["loss"]) for row in history)
     _, _, loaded, _ = load_checkpoint(tmp_path / "ckpt/dvsa.pt")
     assert loaded.hflip and loaded.average_views
+
+
+def test_whole_pool_and_image_mlp_survive_the_checkpoint(tmp_path):
+    dataset, store = tiny_dataset()
+    config = AlignmentConfig(word_dim=8, hidden_dim=16, min_count=1, epochs=1, batch_size=8, lr=0.01, region_grid=0,
+                             whole_pool="gem", image_mlp=10, checkpoint="ckpt/dvsa.pt", log="log/train_log.jsonl")
+    model, _ = train_alignment(config, dataset, store, log=None, repo_root=tmp_path)
+    loaded, vocab, cfg, ckpt = load_checkpoint(tmp_path / "ckpt/dvsa.pt")
+    assert (cfg.whole_pool, cfg.image_mlp) == ("gem", 10) and loaded.regions.mlp[0].out_features == 10
+    assert {"regions.whole_mean", "regions.whole_std", "regions.mlp.2.weight"} <= set(ckpt["state_dict"])
+    features = make_pairs(dataset.split("val"), store, vocab).features[:3].float()  # (3, 4, 8)
+    assert torch.allclose(loaded.embed_images(features), model.embed_images(features), atol=1e-2)  # float16 weights
+
+
+def test_weight_average_is_what_is_evaluated_and_kept(tmp_path):
+    dataset, store = tiny_dataset()
+    settings = dict(word_dim=8, hidden_dim=16, min_count=1, epochs=2, batch_size=8, lr=0.01, log="log.jsonl")
+    plain, plain_log = train_alignment(AlignmentConfig(**settings, checkpoint="plain.pt"), dataset, store, log=None,
+                                       repo_root=tmp_path)
+    # a decay of almost 0 gives (almost) all weight to the last step: the average follows the weights themselves
+    copied, copied_log = train_alignment(AlignmentConfig(**settings, ema_decay=1e-9, checkpoint="copied.pt"), dataset,
+                                         store, log=None, repo_root=tmp_path)
+    assert [r["dev_rsum"] for r in copied_log] == [r["dev_rsum"] for r in plain_log]
+    weight = "regions.proj.weight"
+    assert torch.allclose(copied.state_dict()[weight], plain.state_dict()[weight], atol=1e-6)
+    averaged, averaged_log = train_alignment(AlignmentConfig(**settings, ema_decay=0.9, checkpoint="averaged.pt"),
+                                             dataset, store, log=None, repo_root=tmp_path)
+    assert [r["loss"] for r in averaged_log] == [r["loss"] for r in plain_log]  # the same training trajectory ...
+    assert not torch.allclose(averaged.state_dict()[weight], plain.state_dict()[weight], atol=1e-4)  # ... averaged
+    kept, _, cfg, _ = load_checkpoint(tmp_path / "averaged.pt")
+    assert cfg.ema_decay == 0.9
+    assert torch.allclose(kept.state_dict()[weight], averaged.state_dict()[weight], atol=1e-2)  # float16 copy

@@ -24,6 +24,8 @@ class AlignmentConfig:
     average_views: bool = False  # evaluation: each image is the mean of its own and its mirror's features (deviation)
     # model (§3.1)
     region_grid: int | None = None  # None: every encoder cell (7×7) + whole image; n: cells pooled to n×n; 0: whole only
+    whole_pool: str = "mean"  # the whole-image vector: "mean" of the cells (paper's CNN), "gem" (p = 3) or "max"
+    image_mlp: int = 0  # > 0: a residual two-layer perceptron of this many hidden units beside W_m (deviation)
     word_dim: int = 300  # x_t
     hidden_dim: int = 512  # h, shared by regions and words
     word_vectors: str | None = None  # optional word2vec/GloVe text file for W_w; None = learned from scratch
@@ -42,6 +44,7 @@ class AlignmentConfig:
     momentum: float = 0.9  # SGD only
     weight_decay: float = 0.0
     lr_decay: float = 1.0  # multiply lr by this after every epoch
+    ema_decay: float = 0.0  # > 0: dev recall and the checkpoint use a moving average of the weights (deviation)
     batch_size: int = 100  # image–sentence pairs (paper: 100)
     epochs: int = 10
     captions_per_epoch: int = 5  # an epoch visits every training image with this many of its captions (5 = all pairs)

@@ -23,9 +23,10 @@ class AlignmentModel(nn.Module):
 
     def __init__(self, vocab_size: int, feature_dim: int, word_dim: int = 300, hidden_dim: int = 512,
                  dropout: float = 0.0, recurrent_init: float = 0.5, score: str = "eq8", length_norm: bool = True,
-                 normalize: str = "both", region_grid: int | None = None) -> None:
+                 normalize: str = "both", region_grid: int | None = None, whole_pool: str = "mean",
+                 image_mlp: int = 0) -> None:
         super().__init__()
-        self.regions = RegionEmbedding(feature_dim, hidden_dim, dropout, region_grid)
+        self.regions = RegionEmbedding(feature_dim, hidden_dim, dropout, region_grid, whole_pool, image_mlp)
         self.sentences = BRNN(vocab_size, word_dim, hidden_dim, dropout, recurrent_init)
         if normalize not in ("both", "regions", "none"):
             raise ValueError(f"normalize must be 'both', 'regions' or 'none', not {normalize!r}")
@@ -34,7 +35,8 @@ class AlignmentModel(nn.Module):
     @classmethod
     def from_config(cls, config: AlignmentConfig, vocab_size: int, feature_dim: int) -> "AlignmentModel":
         return cls(vocab_size, feature_dim, config.word_dim, config.hidden_dim, config.dropout, config.recurrent_init,
-                   config.score, config.length_norm, config.normalize, config.region_grid)
+                   config.score, config.length_norm, config.normalize, config.region_grid, config.whole_pool,
+                   config.image_mlp)
 
     def embed_images(self, features: torch.Tensor) -> torch.Tensor:
         """``features`` (B, L, D) → regions ``v`` (B, R, h), R = L + 1 (or ``region_grid``² + 1); the last region is

@@ -13,6 +13,10 @@ The cells' receptive fields, however, cover most of the image, so each cell stil
 cells averaged into a coarser n×n grid (``n``), or the whole image alone (``0``). On the Flickr8k dev split the whole
 image alone ranked best (``configs/dvsa_flickr8k.yaml``); since ``W_m`` is one linear map, a model trained that way can
 still score single cells at test time (set ``model.regions.grid``), which is how its word–region alignments are drawn.
+
+Two options go beyond Eq. 1 (deviations, tried on the dev split): ``whole_pool`` forms the whole-image vector by
+generalised-mean (GeM, p = 3) or max pooling of the cells instead of their mean, and ``mlp`` adds a two-layer
+perceptron to ``W_m`` (a residual whose last layer starts at zero, so training starts from Eq. 1 exactly).
 """
 from __future__ import annotations
 
@@ -52,6 +56,25 @@ def grid_regions(features: torch.Tensor, grid: int | None = None) -> torch.Tenso
     return torch.cat([cells, whole], dim=1)  # (B, R, D)
 
 
+WHOLE_POOLS = ("mean", "gem", "max")
+
+
+def pool_whole(features: torch.Tensor, kind: str = "mean", p: float = 3.0) -> torch.Tensor:
+    """The whole-image vector of the cells ``features`` (B, L, D) → (B, D).
+
+    ``"mean"``: the average cell (what the encoder's classifier sees); ``"max"``: each channel's largest cell;
+    ``"gem"``: the generalised mean ``(mean_i x_i^p)^(1/p)`` of Radenović et al. (2019), between the two (p = 1 is the
+    mean, p → ∞ the max). GeM needs non-negative features, as the encoder's ReLU6 outputs are.
+    """
+    if kind == "mean":
+        return features.mean(dim=1)  # (B, D)
+    if kind == "max":
+        return features.amax(dim=1)  # (B, D)
+    if kind == "gem":
+        return features.clamp_min(0).pow(p).mean(dim=1).pow(1.0 / p)  # (B, D)
+    raise ValueError(f"whole_pool must be one of {', '.join(WHOLE_POOLS)}, not {kind!r}")
+
+
 class RegionEmbedding(nn.Module):
     """``v_i = W_m CNN(I_b) + b_m`` (Eq. 1) for every grid cell and the whole image.
 
@@ -59,18 +82,32 @@ class RegionEmbedding(nn.Module):
     ``dropout`` acts on the CNN vectors before ``W_m`` (the paper uses dropout everywhere but in recurrent layers).
     The CNN vectors are first standardised per channel with statistics of the training cells (:meth:`set_feature_stats`;
     identity until set): the encoder's ReLU6 outputs are non-negative and mostly zero, so without centring every region
-    would share one large common direction ``W_m μ`` and all cosines would start nearly equal.
+    would share one large common direction ``W_m μ`` and all cosines would start nearly equal. A whole-image vector
+    pooled otherwise than by the mean (``whole_pool``) is standardised with statistics of its own.
+
+    ``mlp`` > 0 adds ``W_2 ReLU(W_1 x + b_1)`` (``mlp`` hidden units) to ``W_m x + b_m``; ``W_2`` starts at zero.
     """
 
-    def __init__(self, feature_dim: int, embed_dim: int, dropout: float = 0.0, grid: int | None = None) -> None:
+    def __init__(self, feature_dim: int, embed_dim: int, dropout: float = 0.0, grid: int | None = None,
+                 whole_pool: str = "mean", mlp: int = 0) -> None:
         super().__init__()
-        self.feature_dim, self.embed_dim, self.grid = feature_dim, embed_dim, grid
+        if whole_pool not in WHOLE_POOLS:
+            raise ValueError(f"whole_pool must be one of {', '.join(WHOLE_POOLS)}, not {whole_pool!r}")
+        self.feature_dim, self.embed_dim, self.grid, self.whole_pool = feature_dim, embed_dim, grid, whole_pool
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("feature_mean", torch.zeros(feature_dim))  # (D,)
         self.register_buffer("feature_std", torch.ones(feature_dim))  # (D,)
+        if whole_pool != "mean":  # (only then, so that checkpoints of the mean-pooled model load as they are)
+            self.register_buffer("whole_mean", torch.zeros(feature_dim))  # (D,)
+            self.register_buffer("whole_std", torch.ones(feature_dim))  # (D,)
         self.proj = nn.Linear(feature_dim, embed_dim)  # W_m, b_m
         nn.init.normal_(self.proj.weight, std=feature_dim ** -0.5)
         nn.init.zeros_(self.proj.bias)
+        self.mlp = None
+        if mlp:
+            self.mlp = nn.Sequential(nn.Linear(feature_dim, mlp), nn.ReLU(), nn.Linear(mlp, embed_dim))
+            nn.init.zeros_(self.mlp[2].weight)
+            nn.init.zeros_(self.mlp[2].bias)
 
     @torch.no_grad()
     def set_feature_stats(self, features: torch.Tensor, chunk: int = 500) -> None:
@@ -87,9 +124,19 @@ class RegionEmbedding(nn.Module):
         std = (squares / count - mean ** 2).clamp_min(0).sqrt()  # (D,)
         self.feature_mean.copy_(mean.float())
         self.feature_std.copy_(std.float().clamp_min(1e-2))  # channels that never fire stay (almost) unscaled
+        if self.whole_pool != "mean":
+            wholes = torch.cat([pool_whole(features[start:start + chunk].float(), self.whole_pool)
+                                for start in range(0, features.shape[0], chunk)])  # (N, D)
+            self.whole_mean.copy_(wholes.mean(dim=0))
+            self.whole_std.copy_(wholes.std(dim=0).clamp_min(1e-2))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``features``: (B, L, D) → regions ``v``: (B, R, h), R = L + 1 (or grid² + 1, see :func:`grid_regions`)."""
-        features = (features - self.feature_mean) / self.feature_std  # (B, L, D)
-        regions = grid_regions(features, self.grid)  # (B, R, D)
-        return self.proj(self.dropout(regions))  # (B, R, h)
+        cells = (features - self.feature_mean) / self.feature_std  # (B, L, D)
+        regions = grid_regions(cells, self.grid)  # (B, R, D)
+        if self.whole_pool != "mean":
+            whole = (pool_whole(features, self.whole_pool) - self.whole_mean) / self.whole_std  # (B, D)
+            regions = torch.cat([regions[:, :-1], whole[:, None]], dim=1)  # (B, R, D)
+        regions = self.dropout(regions)
+        v = self.proj(regions)  # (B, R, h)
+        return v if self.mlp is None else v + self.mlp(regions)  # (B, R, h)

@@ -19,6 +19,7 @@ import torch
 from ..data.records import CaptionDataset
 from ..data.vocab import Vocabulary
 from ..features import FeatureStore
+from ..training.averaging import weight_average
 from ..training.distributed import pick_device
 from ..training.trainer import NonFiniteLossError
 from .checkpoint import load_dataset, save_checkpoint
@@ -60,9 +61,9 @@ def uses_hardest_negative(config: AlignmentConfig, epoch: int) -> bool:
 
 
 def train_epoch(model: AlignmentModel, pairs: PairSet, optimizer: torch.optim.Optimizer, config: AlignmentConfig,
-                rng: random.Random, hardest: bool = False) -> dict[str, float]:
+                rng: random.Random, hardest: bool = False, average: torch.nn.Module | None = None) -> dict[str, float]:
     """One epoch (:func:`epoch_order`) of Eq. 9 (``hardest``: its VSE++ variant) on shuffled batches; returns running
-    statistics."""
+    statistics. ``average`` (:func:`sat.training.averaging.weight_average`) is updated after every step."""
     model.train()
     device = next(model.parameters()).device
     order = epoch_order(pairs, config.captions_per_epoch, rng)
@@ -82,6 +83,8 @@ def train_epoch(model: AlignmentModel, pairs: PairSet, optimizer: torch.optim.Op
         if config.grad_clip:
             torch.nn.utils.clip_grad_value_(model.parameters(), config.grad_clip)
         optimizer.step()
+        if average is not None:
+            average.update_parameters(model)
         losses.append(value / len(ids))
         spreads.append(S.detach().std().item())
         words = s.detach()[torch.arange(s.shape[1], device=device)[None, :] < lengths[:, None]]  # (n_words, h)
@@ -131,6 +134,8 @@ def train_alignment(config: AlignmentConfig, dataset: CaptionDataset | None = No
     if config.word_vectors:
         found = model.sentences.load_word_vectors(config.word_vectors, vocab.itos)
         log(f"dvsa: {found}/{len(vocab)} word vectors from {config.word_vectors}")
+    average = weight_average(model, config.ema_decay)  # None without averaging
+    evaluated = model if average is None else average.module  # what dev recall, best epoch and checkpoint see
     optimizer = make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, config.lr_decay)
 
@@ -144,13 +149,13 @@ def train_alignment(config: AlignmentConfig, dataset: CaptionDataset | None = No
         epoch_cpu = time.process_time()
         hardest = uses_hardest_negative(config, epoch)
         try:
-            stats = train_epoch(model, train, optimizer, config, rng, hardest=hardest)
+            stats = train_epoch(model, train, optimizer, config, rng, hardest=hardest, average=average)
         except NonFiniteLossError as err:  # the weights are already ruined: stop, keep the best checkpoint as it is
             kept = (f"{ckpt_path} (epoch {best_epoch}, dev R-sum {best}) is intact" if best_state is not None
                     else "no checkpoint was written")
             raise NonFiniteLossError(f"dvsa epoch {epoch}: {err}; training stopped and {kept} "
                                      f"(a lower lr or hidden_dim may help)") from None
-        dev_metrics = evaluate_retrieval(model, dev)
+        dev_metrics = evaluate_retrieval(evaluated, dev)
         record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "hardest_negative": hardest, **stats,
                   **{f"dev_{k}": round(v, 2) for k, v in dev_metrics.items()}, "dev_rsum": round(rsum(dev_metrics), 2),
                   "minutes": round((time.perf_counter() - started) / 60, 2),
@@ -165,8 +170,8 @@ def train_alignment(config: AlignmentConfig, dataset: CaptionDataset | None = No
             f"[{record['cpu_minutes']:.1f} CPU min, {record['minutes']:.1f} min]")
         if record["dev_rsum"] > best:
             best, best_epoch = record["dev_rsum"], epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            save_checkpoint(ckpt_path, model, vocab, config, store.feature_dim,
+            best_state = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
+            save_checkpoint(ckpt_path, evaluated, vocab, config, store.feature_dim,
                             {"epoch": epoch, "dev": dev_metrics})
         scheduler.step()
         now = time.process_time()
