@@ -2,7 +2,9 @@
 
 Paper: SGD with momentum 0.9, batches of 100 image–sentence pairs, dropout everywhere but in the recurrent layers,
 elementwise gradient clipping at 5. Every epoch logs the loss, signs of collapse (the spread of the scores, the fraction
-of dead word units) and the dev recall to a JSONL file; the checkpoint kept is the epoch with the best dev R-sum.
+of dead word units) and the dev recall to a JSONL file; the checkpoint kept is the epoch with the best dev R-sum. With
+``ema_decay`` > 0 the dev recall, the epoch kept and the checkpoint use a moving average of the weights
+(:mod:`sat.training.averaging`; a deviation, as for the attention models).
 """
 from __future__ import annotations
 
