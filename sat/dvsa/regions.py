@@ -59,6 +59,13 @@ def grid_regions(features: torch.Tensor, grid: int | None = None) -> torch.Tenso
 WHOLE_POOLS = ("mean", "gem", "max")
 
 
+def check_whole_pool(kind: str) -> str:
+    """``kind`` if it names one of :data:`WHOLE_POOLS`; otherwise a ValueError that lists them."""
+    if kind not in WHOLE_POOLS:
+        raise ValueError(f"whole_pool must be one of {', '.join(WHOLE_POOLS)}, not {kind!r}")
+    return kind
+
+
 def pool_whole(features: torch.Tensor, kind: str = "mean", p: float = 3.0) -> torch.Tensor:
     """The whole-image vector of the cells ``features`` (B, L, D) → (B, D).
 
@@ -66,13 +73,11 @@ def pool_whole(features: torch.Tensor, kind: str = "mean", p: float = 3.0) -> to
     ``"gem"``: the generalised mean ``(mean_i x_i^p)^(1/p)`` of Radenović et al. (2019), between the two (p = 1 is the
     mean, p → ∞ the max). GeM needs non-negative features, as the encoder's ReLU6 outputs are.
     """
-    if kind == "mean":
+    if check_whole_pool(kind) == "mean":
         return features.mean(dim=1)  # (B, D)
     if kind == "max":
         return features.amax(dim=1)  # (B, D)
-    if kind == "gem":
-        return features.clamp_min(0).pow(p).mean(dim=1).pow(1.0 / p)  # (B, D)
-    raise ValueError(f"whole_pool must be one of {', '.join(WHOLE_POOLS)}, not {kind!r}")
+    return features.clamp_min(0).pow(p).mean(dim=1).pow(1.0 / p)  # (B, D), GeM
 
 
 class RegionEmbedding(nn.Module):
@@ -91,8 +96,7 @@ class RegionEmbedding(nn.Module):
     def __init__(self, feature_dim: int, embed_dim: int, dropout: float = 0.0, grid: int | None = None,
                  whole_pool: str = "mean", mlp: int = 0) -> None:
         super().__init__()
-        if whole_pool not in WHOLE_POOLS:
-            raise ValueError(f"whole_pool must be one of {', '.join(WHOLE_POOLS)}, not {whole_pool!r}")
+        check_whole_pool(whole_pool)
         self.feature_dim, self.embed_dim, self.grid, self.whole_pool = feature_dim, embed_dim, grid, whole_pool
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("feature_mean", torch.zeros(feature_dim))  # (D,)
