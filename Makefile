@@ -104,7 +104,8 @@ execute: install features
 
 # The chapters read Flickr8k's EfficientNet-Lite0 annotation vectors from the feature cache, of the images and of their
 # mirror images: extract whatever is missing (all 8000 images twice the first time, several minutes each; nothing on
-# later runs). Without Flickr8k, say so and go on.
+# later runs). Without Flickr8k, say so and go on. A model on another grid (the committed hard attention reads the
+# 14×14 grid of efficientnet-lite0-os16) needs only the test split's features, which its chapters extract themselves.
 features: install
 	@if [ -n "$${SAT_DATA:-}" ] && [ -d "$${SAT_DATA}/flickr8k" ]; then \
 	  $(BIN)/sat features --dataset flickr8k --quiet; \

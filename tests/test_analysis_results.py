@@ -153,3 +153,26 @@ def test_result_files(tmp_path):
     assert R.load_metrics(tmp_path, ["soft"]) == {"soft": METRICS}
     assert R.load_captions(tmp_path / "soft" / "captions.json") == {"a.jpg": "a dog"}
     assert R.read_json(tmp_path / "soft" / "metrics.json")["beam_size"] == 3
+
+
+def test_coarsen_attention_sums_blocks_of_locations():
+    torch.manual_seed(0)
+    alphas = torch.softmax(torch.randn(3, 5, 14 * 14), dim=-1)  # (3, 5, 196)
+    coarse = R.coarsen_attention(alphas, (14, 14), (7, 7))  # (3, 5, 49)
+    assert coarse.shape == (3, 5, 49)
+    torch.testing.assert_close(coarse.sum(-1), torch.ones(3, 5))
+    maps = alphas.reshape(3, 5, 14, 14)
+    torch.testing.assert_close(coarse[..., 7 * 2 + 3], maps[..., 4:6, 6:8].sum(dim=(-2, -1)))  # coarse cell (2, 3)
+    torch.testing.assert_close(R.coarsen_attention(alphas, (14, 14), (14, 14)), alphas)
+    one_hot = torch.zeros(14 * 14)
+    one_hot[14 * 13 + 13] = 1.0  # the bottom-right fine cell
+    assert R.coarsen_attention(one_hot, (14, 14), (7, 7)).argmax() == 48
+    # spreading over a 2×2 block costs log 4 nats on the fine grid and nothing on the coarse one
+    block = torch.zeros(14, 14)
+    block[:2, :2] = 0.25
+    assert abs(float(R.attention_entropy(block.flatten())) - math.log(4)) < 1e-9
+    assert float(R.attention_entropy(R.coarsen_attention(block.flatten(), (14, 14), (7, 7)))) < 1e-9
+    with pytest.raises(ValueError, match="does not divide"):
+        R.coarsen_attention(alphas, (14, 14), (4, 4))
+    with pytest.raises(ValueError, match="not on a 7×7 grid"):
+        R.coarsen_attention(alphas, (7, 7), (7, 7))

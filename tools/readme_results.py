@@ -29,12 +29,15 @@ def _cell(value: float | None, digits: int = 1) -> str:
 
 
 def results_table(results_dir: Path = REPO / "results" / "flickr8k") -> str:
-    lines = ["| Model | B-1 | B-2 | B-3 | B-4 | B-4 95% interval | METEOR | CIDEr | beam (P) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    from sat.encoders import build_encoder  # (here: the retrieval table does not need it)
+
+    lines = ["| Model | B-1 | B-2 | B-3 | B-4 | B-4 95% interval | METEOR | CIDEr | beam (P) | grid |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for key, label in PAPER_LABELS.items():
         scores = PAPER_ROWS[key].scores
         lines.append(f"| {label} | " + " | ".join(_cell(scores.get(f"Bleu_{n}")) for n in range(1, 5))
-                     + f" | — | {_cell(scores.get('METEOR'), 2)} | {_cell(scores.get('CIDEr'))} | — |")
+                     + f" | — | {_cell(scores.get('METEOR'), 2)} | {_cell(scores.get('CIDEr'))} | — | "
+                     + ("14×14 (VGG-19)" if key in ("soft", "hard") else "—") + " |")
     for key, label in OURS:
         path = results_dir / key / "metrics.json"
         if not path.is_file():
@@ -47,7 +50,8 @@ def results_table(results_dir: Path = REPO / "results" / "flickr8k") -> str:
                      + (f" | {100 * b4['low']:.1f}–{100 * b4['high']:.1f}" if b4 else " | —")
                      + f" | {_cell(100 * m['METEOR'], 2)} | {_cell(100 * m['CIDEr'])} | {m['beam_size']}"
                      + (f" ({m['length_normalization']:g})" if m.get("length_normalization") else "")
-                     + (" + mirror" if m.get("mirror") else "") + " |")
+                     + (" + mirror" if m.get("mirror") else "")
+                     + " | {}×{} |".format(*build_encoder(m["encoder"], m["image_size"]).grid(m["image_size"])))
     return "\n".join(lines)
 
 

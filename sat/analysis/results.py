@@ -380,8 +380,25 @@ def attention_entropy(alphas: torch.Tensor) -> torch.Tensor:
     return -(alphas * torch.log(alphas.clamp_min(1e-300))).sum(dim=-1)
 
 
+def coarsen_attention(alphas: torch.Tensor, grid: tuple[int, int], coarse: tuple[int, int]) -> torch.Tensor:
+    """Attention maps ``alphas`` (..., rows·columns) on ``grid``, summed over blocks into the ``coarse`` grid → (...,
+    coarse rows·coarse columns), so that maps on grids of different resolution over the same image compare.
+
+    Each side of ``grid`` must be a multiple of ``coarse``'s; 14×14 → 7×7 sums 2×2 blocks of locations. The weights of
+    each map still sum to one; ``coarse`` equal to ``grid`` returns the maps as they are.
+    """
+    (rows, columns), (coarse_rows, coarse_columns) = grid, coarse
+    if alphas.shape[-1] != rows * columns:
+        raise ValueError(f"attention maps of {alphas.shape[-1]} locations are not on a {rows}×{columns} grid")
+    if rows % coarse_rows or columns % coarse_columns:
+        raise ValueError(f"a {rows}×{columns} grid does not divide into a {coarse_rows}×{coarse_columns} one")
+    blocks = alphas.reshape(*alphas.shape[:-1], coarse_rows, rows // coarse_rows, coarse_columns,
+                            columns // coarse_columns)  # (..., R, r, C, c)
+    return blocks.sum(dim=(-3, -1)).reshape(*alphas.shape[:-1], coarse_rows * coarse_columns)  # (..., R·C)
+
+
 __all__ = ["COLUMNS", "PAPER_ROWS", "MODELS", "MODEL_NAMES", "MODEL_PHRASES", "join_words", "PublishedRow", "Table",
            "percent", "max_score_difference", "read_json", "load_metrics", "load_captions", "comparison_table",
            "relation", "read_log", "per_epoch", "log_summary", "per_image_scores", "bleu_without_brevity_penalty",
            "STOPWORDS", "normalise", "content_words", "unsupported_words", "Mistake", "find_mistakes",
-           "attention_entropy"]
+           "attention_entropy", "coarsen_attention"]
