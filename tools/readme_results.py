@@ -29,7 +29,13 @@ def _cell(value: float | None, digits: int = 1) -> str:
 
 
 def results_table(results_dir: Path = REPO / "results" / "flickr8k") -> str:
+    from functools import cache
+
     from sat.encoders import build_encoder  # (here: the retrieval table does not need it)
+
+    @cache
+    def grid_of(encoder: str, image_size: int) -> tuple[int, int]:
+        return build_encoder(encoder, image_size).grid(image_size)
 
     lines = ["| Model | B-1 | B-2 | B-3 | B-4 | B-4 95% interval | METEOR | CIDEr | beam (P) | grid |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -51,7 +57,7 @@ def results_table(results_dir: Path = REPO / "results" / "flickr8k") -> str:
                      + f" | {_cell(100 * m['METEOR'], 2)} | {_cell(100 * m['CIDEr'])} | {m['beam_size']}"
                      + (f" ({m['length_normalization']:g})" if m.get("length_normalization") else "")
                      + (" + mirror" if m.get("mirror") else "")
-                     + " | {}×{} |".format(*build_encoder(m["encoder"], m["image_size"]).grid(m["image_size"])))
+                     + " | {}×{} |".format(*grid_of(m["encoder"], m["image_size"])))
     return "\n".join(lines)
 
 
