@@ -6,7 +6,7 @@ import torch
 
 from _model_helpers import V, all_model_configs, random_batch, tiny_config
 from sat.models import ModelConfig, MultimodalRNN, ShowAndTell, ShowAttendTell, build_model
-from sat.models.captions import log_frequency_bias
+from sat.models.captions import caption_nll, log_frequency_bias
 
 torch.set_num_threads(1)
 CONFIGS = all_model_configs()
@@ -86,3 +86,29 @@ def test_config_round_trip_and_validation():
         ModelConfig(attention="medium")
     with pytest.raises(ValueError, match="dropout"):
         ModelConfig(dropout=1.5)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        ModelConfig(label_smoothing=1.0)
+
+
+def test_label_smoothing_by_hand():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5)  # three real words of two captions over V = 5
+    targets = torch.tensor([[1, 4, 0], [2, 0, 0]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    log_p = logits.log_softmax(dim=-1)  # (3, 5)
+    word_nll = -log_p[torch.arange(3), targets[mask]]  # (3,)
+    torch.testing.assert_close(caption_nll(logits, targets, mask), torch.stack([word_nll[:2].sum(), word_nll[2]]))
+    smoothed_words = 0.8 * word_nll + 0.2 * -log_p.mean(dim=-1)  # (1 − ε)·(−log p(y)) + ε·mean_v(−log p(v))
+    torch.testing.assert_close(caption_nll(logits, targets, mask, 0.2),
+                               torch.stack([smoothed_words[:2].sum(), smoothed_words[2]]))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_label_smoothing_changes_the_loss_not_the_reported_likelihood(name):
+    features, captions, lengths = random_batch(4)
+    plain = build_model(CONFIGS[name], V).eval()
+    smoothed = build_model(ModelConfig.from_dict({**CONFIGS[name].to_dict(), "label_smoothing": 0.1}), V).eval()
+    smoothed.load_state_dict(plain.state_dict())
+    a, b = plain.loss(features, captions, lengths), smoothed.loss(features, captions, lengths)
+    assert b.nll.item() == a.nll.item()  # still −log p(y|a) per word, for the log and perplexity
+    assert b.loss.item() > a.loss.item()  # a near-uniform untrained model: the smoothed targets cost more here

@@ -82,6 +82,19 @@ def test_baseline_is_a_saved_moving_average_of_the_reward():
     assert restored.baseline.item() == saved
 
 
+def test_label_smoothing_leaves_the_reinforce_reward_a_log_likelihood():
+    features, captions, lengths = random_batch(4)
+    plain = ShowAttendTell(tiny_config(attention="hard", expected_prob=0.0), V).train()
+    smoothed = ShowAttendTell(tiny_config(attention="hard", expected_prob=0.0, label_smoothing=0.1), V).train()
+    smoothed.load_state_dict(plain.state_dict())
+    torch.manual_seed(0)
+    a = plain.loss(features, captions, lengths)
+    torch.manual_seed(0)  # the same dropout masks and attention samples
+    b = smoothed.loss(features, captions, lengths)
+    assert b.metrics["reward"] == a.metrics["reward"]  # R = log p(y|s̃,a) / words, unsmoothed (§4.1)
+    assert b.nll.item() == a.nll.item() and b.loss.item() != a.loss.item()
+
+
 def test_beams_share_annotations_until_rows_change_image():
     torch.manual_seed(0)
     model = ShowAttendTell(tiny_config(), V).eval()

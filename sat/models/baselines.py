@@ -36,13 +36,15 @@ class _AttentionFreeModel(CaptionModel):
             self.out_vocab.bias.copy_(log_frequency_bias(word_counts))
 
     def loss(self, features: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor) -> LossOutput:
-        """Mean over captions of −log p(y | I); ``nll`` per word."""
+        """Mean over captions of −log p(y | I) (with label smoothing, its smoothed form); ``nll`` per word."""
         inputs, targets, mask = teacher_forcing(captions, lengths)  # (B, T) each
         hiddens = self.hidden_states(features, inputs)  # (B, T, H)
         logits = self.out_vocab(self.dropout(hiddens[mask]))  # (N, V), real words only
         nll = caption_nll(logits, targets, mask)  # (B,)
+        smoothing = self.config.label_smoothing
+        loss = caption_nll(logits, targets, mask, smoothing) if smoothing else nll  # (B,)
         num_words = int(mask.sum())
-        return LossOutput(loss=nll.mean(), nll=nll.detach().sum() / num_words, num_words=num_words)
+        return LossOutput(loss=loss.mean(), nll=nll.detach().sum() / num_words, num_words=num_words)
 
 
 class ShowAndTell(_AttentionFreeModel):

@@ -59,6 +59,7 @@ class TeacherForced:
     """What one teacher-forced pass over a batch produced."""
 
     caption_nll: torch.Tensor  # (B,) −log p(y | a, s) summed over each caption's real words
+    caption_loss: torch.Tensor  # (B,) the training form of caption_nll: the same tensor unless label smoothing is on
     mask: torch.Tensor  # (B, T) True at real (non-pad) steps
     log_alpha: torch.Tensor  # (B, T, L) log α_t
     locations: torch.Tensor | None  # (B, T) the locations s_t attended to (hard attention), None for expected context
@@ -226,8 +227,11 @@ class ShowAttendTell(CaptionModel):
             chosen.append(where)
         hiddens, contexts = torch.stack(hiddens, dim=1), torch.stack(contexts, dim=1)  # (B, T, H), (B, T, D)
         logits = self.logits(words[mask], hiddens[mask], contexts[mask])  # (N, V), real words only
+        nll = caption_nll(logits, targets, mask)  # (B,)
+        smoothing = self.config.label_smoothing
         return TeacherForced(
-            caption_nll=caption_nll(logits, targets, mask),
+            caption_nll=nll,
+            caption_loss=caption_nll(logits, targets, mask, smoothing) if smoothing else nll,
             mask=mask,
             log_alpha=torch.stack(log_alphas, dim=1),  # (B, T, L)
             locations=None if mode == "expected" else torch.cat(chosen, dim=1),  # (B, T)
@@ -235,11 +239,12 @@ class ShowAttendTell(CaptionModel):
 
     def loss(self, features: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor) -> LossOutput:
         """Mean over captions of −log p(y|a) + λ Σ_i (τ − Σ_t α_ti)² (Eq. 14), plus, for hard attention in training,
-        the REINFORCE surrogate of ``reinforce_surrogate``. ``nll`` is per word, for logging and perplexity."""
+        the REINFORCE surrogate of ``reinforce_surrogate``. ``nll`` is per word, for logging and perplexity. With
+        ``label_smoothing`` the first term is its smoothed form; ``nll`` and the REINFORCE reward stay −log p(y|a)."""
         out = self(features, captions, lengths)
         words_per_caption = out.mask.sum(dim=1)  # (B,)
         penalty = doubly_stochastic_penalty(out.log_alpha.exp(), out.mask, self.config.doubly_stochastic_target)
-        per_caption = out.caption_nll + self.config.doubly_stochastic * penalty  # (B,)
+        per_caption = out.caption_loss + self.config.doubly_stochastic * penalty  # (B,)
         metrics = {"doubly_stochastic": float(penalty.detach().mean())}
         if self.config.attention == "hard" and self.training:
             per_caption = per_caption + self.reinforce_surrogate(out, words_per_caption, metrics)
