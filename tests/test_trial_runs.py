@@ -37,9 +37,11 @@ def committed_record(model: str) -> tuple[dict, dict]:
 
 def as_recorded(entry: dict, recorded: dict, model: str) -> dict:
     """``entry`` without the settings that trials record only since ``recorded`` was written (the encoder, first in
-    the grid trial), which must be the published model's own."""
+    the grid trial, and label smoothing), which must be the published model's own."""
+    config = load_config(RESULTS / model / "config.yaml")
+    own = {"encoder": config.data.encoder, "label_smoothing": config.model.label_smoothing}
     newer = {key: entry.pop(key) for key in set(entry) - set(recorded)}
-    assert newer in ({}, {"encoder": load_config(RESULTS / model / "config.yaml").data.encoder})
+    assert newer == {key: own[key] for key in newer}
     return entry
 
 

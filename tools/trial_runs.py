@@ -6,7 +6,7 @@
 Each run's ``best.pt`` is exported to half precision (as published) in a scratch folder, its beam size and length
 normalisation are chosen on the dev split by dev BLEU-4 + METEOR over the grid the published model was chosen on, and
 the run is recorded with that dev score, the settings that tell runs apart (seed, encoder, image size, mirror images, λ of
-Eq. 14, LSTM width, time limit) and the mean penalty of Eq. 14 over its last epoch; the model's entry keeps the
+Eq. 14, LSTM width, label smoothing, time limit) and the mean penalty of Eq. 14 over its last epoch; the model's entry keeps the
 (beam, P) pairs decoded (``decodings``). A run given as ``published:DIR`` is a published model whose run folder is
 gone, such as ``published:results/flickr8k/hard``: it is read, not decoded again, from what ``tools/publish_run.py``
 wrote by the same rule into DIR (config, log, ``dev_beam_selection.json`` and, with ``--test``, ``metrics.json``).
@@ -47,7 +47,7 @@ def describe(run_dir: Path) -> dict:
     return {"run": config.name, "seed": config.train.seed, "encoder": config.data.encoder,
             "image_size": config.data.image_size,
             "hflip": config.data.hflip, "doubly_stochastic": config.model.doubly_stochastic,
-            "hidden_dim": config.model.hidden_dim,
+            "hidden_dim": config.model.hidden_dim, "label_smoothing": config.model.label_smoothing,
             "max_minutes": config.train.max_minutes, "epochs_run": evals[-1]["epoch"],
             "best_epoch": best_eval["epoch"], "best_val_Bleu_4": best_eval["Bleu_4"],
             "last_epoch_penalty": sum(last_epoch) / len(last_epoch)}  # Σ_i (1 − Σ_t α_ti)², the log rows' mean
