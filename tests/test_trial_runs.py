@@ -1,10 +1,11 @@
 """tools/trial_runs.py reads a published model back from what tools/publish_run.py wrote, and gets the very entry that
-was recorded for its run (test scores of a model published with its mirror image come from decoding it again): each
-committed attention model is the dev winner of its grid trial (results/flickr8k/grid_trials.json, the last one), whose
-other run is, among the widths whose checkpoint may be committed, the winner of its width trial
-(results/flickr8k/width_trials.json); both have the λ of the λ trial's winner (results/flickr8k/lambda_trials.json), and
-the λ = 1 run of each model is the best of its seed trial (results/flickr8k/seed_trials.json). ``--add`` extends a
-model's entry."""
+was recorded for its run (test scores of a model published with its mirror image come from decoding it again). The
+trials ran in the order of ``TRIALS``. Each committed attention model is the dev winner of its last trial: the
+label-smoothing trial (results/flickr8k/smoothing_trials.json) where one was run, whose plain run is the winner of the
+grid trial (results/flickr8k/grid_trials.json), whose other run is, among the widths whose checkpoint may be committed,
+the winner of the width trial (results/flickr8k/width_trials.json); all have the λ of the λ trial's winner
+(results/flickr8k/lambda_trials.json), and the λ = 1 run of each model is the best of its seed trial
+(results/flickr8k/seed_trials.json). ``--add`` extends a model's entry."""
 from __future__ import annotations
 
 import argparse
@@ -23,14 +24,23 @@ from sat.training.checkpoint import EXPORT_LIMIT_MB, export_size_mb  # noqa: E40
 RESULTS = REPO / "results/flickr8k"
 
 
+TRIALS = ["seed_trials.json", "lambda_trials.json", "width_trials.json", "grid_trials.json", "smoothing_trials.json"]
+
+
 def trials(name: str) -> dict:
-    return json.loads((RESULTS / name).read_text())["models"]
+    path = RESULTS / name
+    return json.loads(path.read_text())["models"] if path.is_file() else {}
+
+
+def last_trial(model: str) -> str:
+    """The last of ``TRIALS`` (in the order they were run) that has an entry for ``model``."""
+    return [name for name in TRIALS if model in trials(name)][-1]
 
 
 def committed_record(model: str) -> tuple[dict, dict]:
-    """The grid trial's entry for ``model`` and its record of the committed run: that trial, the last one, judged
-    the committed run and the run the trials before it had kept."""
-    trial = trials("grid_trials.json")[model]
+    """The last trial's entry for ``model`` and its record of the committed run: that trial judged the committed run
+    and the run the trials before it had kept."""
+    trial = trials(last_trial(model))[model]
     name = load_config(RESULTS / model / "config.yaml").name
     return trial, next(run for run in trial["runs"] if run["run"] == name)
 
@@ -101,10 +111,10 @@ def test_grid_trial_started_from_the_width_trial_winner_that_fits(model, widths)
     fitting = [run for run in trial["runs"]
                if export_size_mb(checkpoint, hidden_dim=run["hidden_dim"]) <= EXPORT_LIMIT_MB]
     winner = max(fitting, key=lambda run: run["dev_criterion"])
-    grid, committed = committed_record(model)
-    (carried,) = [run for run in grid["runs"] if run["run"] == winner["run"]]  # on the default 7×7 grid
+    (carried,) = [run for run in trials("grid_trials.json")[model]["runs"] if run["run"] == winner["run"]]  # on 7×7
     assert carried["encoder"] == "efficientnet-lite0"
     assert {key: carried[key] for key in winner if key != "test"} == {k: v for k, v in winner.items() if k != "test"}
+    _, committed = committed_record(model)
     assert committed["hidden_dim"] == winner["hidden_dim"]
 
 
@@ -152,8 +162,26 @@ def test_main_writes_a_new_file_and_keeps_the_other_models_entry(tmp_path, monke
 
 
 @pytest.mark.parametrize("model", ["soft", "hard"])
-def test_committed_model_is_the_grid_trial_winner(model):
+def test_committed_model_is_the_last_trials_winner_and_has_the_grid_trials_grid(model):
     trial, recorded = committed_record(model)
     assert trial["best_on_dev"] == recorded["run"] == max(trial["runs"], key=lambda run: run["dev_criterion"])["run"]
-    assert {run["encoder"] for run in trial["runs"]} == {"efficientnet-lite0", "efficientnet-lite0-os16"}
-    assert recorded["encoder"] == load_config(RESULTS / model / "config.yaml").data.encoder
+    grid = trials("grid_trials.json")[model]
+    assert {run["encoder"] for run in grid["runs"]} == {"efficientnet-lite0", "efficientnet-lite0-os16"}
+    (grid_winner,) = [run for run in grid["runs"] if run["run"] == grid["best_on_dev"]]
+    assert recorded["encoder"] == grid_winner["encoder"] == load_config(RESULTS / model / "config.yaml").data.encoder
+
+
+@pytest.mark.parametrize("model", ["soft", "hard"])
+def test_smoothing_trial_adds_label_smoothing_to_the_grid_trial_winner(model):
+    trial = trials("smoothing_trials.json").get(model)
+    if trial is None:
+        pytest.skip(f"no label-smoothing trial of {model} attention recorded yet")
+    grid = trials("grid_trials.json")[model]
+    (plain,) = [run for run in trial["runs"] if run["label_smoothing"] == 0]
+    (grid_winner,) = [run for run in grid["runs"] if run["run"] == grid["best_on_dev"]]
+    assert plain["run"] == grid_winner["run"]
+    assert {key: plain[key] for key in grid_winner} == grid_winner  # read back as the grid trial recorded it
+    settings = ("seed", "encoder", "image_size", "hflip", "doubly_stochastic", "hidden_dim")
+    for smoothed in (run for run in trial["runs"] if run is not plain):
+        assert smoothed["label_smoothing"] > 0
+        assert {key: smoothed[key] for key in settings} == {key: plain[key] for key in settings}
