@@ -5,18 +5,18 @@
 
 Each run's ``best.pt`` is exported to half precision (as published) in a scratch folder, its beam size and length
 normalisation are chosen on the dev split by dev BLEU-4 + METEOR over the grid the published model was chosen on, and
-the run is recorded with that dev score, the settings that tell runs apart (seed, encoder, image size, mirror images, λ of
-Eq. 14, LSTM width, label smoothing, time limit) and the mean penalty of Eq. 14 over its last epoch; the model's entry keeps the
-(beam, P) pairs decoded (``decodings``). A run given as ``published:DIR`` is a published model whose run folder is
-gone, such as ``published:results/flickr8k/hard``: it is read, not decoded again, from what ``tools/publish_run.py``
-wrote by the same rule into DIR (config, log, ``dev_beam_selection.json`` and, with ``--test``, ``metrics.json``).
-Trials compare runs decoded from the image alone: whether the published model also reads the mirror image is a
-decoding choice made afterwards, for the run kept (with ``--test``, a published model decoded with its mirror image is
-scored again on the test split from its committed checkpoint, decoded as the trial chose). The committed run of a
-model must be the one with the best dev score among the runs whose checkpoint may be committed (25 MB);
-``--test`` also scores every run on the test split with its own dev choice (reported to show the spread between runs,
-never used to choose). The JSON file keeps one entry per model, so one file can hold the trials of several models;
-``--add`` adds runs to a model's entry without judging the runs recorded there again.
+the run is recorded with that dev score, the settings that tell runs apart (seed, encoder, image size, mirror images, λ
+of Eq. 14, LSTM width, label smoothing, time limit) and the mean penalty of Eq. 14 over its last epoch; the model's
+entry keeps the (beam, P) pairs decoded (``decodings``). A run given as ``published:DIR`` is a published model whose run
+folder is gone, such as ``published:results/flickr8k/hard``: it is read, not decoded again, from what
+``tools/publish_run.py`` wrote by the same rule into DIR (config, log, ``dev_beam_selection.json`` and, with ``--test``,
+``metrics.json``). Trials compare runs decoded from the image alone: whether the published model also reads the mirror
+image is a decoding choice made afterwards, for the run kept (with ``--test``, a published model decoded with its mirror
+image is scored again on the test split from its committed checkpoint, decoded as the trial chose). The committed run of
+a model must be the one with the best dev score among the runs whose checkpoint may be committed (25 MB); ``--test``
+also scores every run on the test split with its own dev choice (reported to show the spread between runs, never used to
+choose). The JSON file keeps one entry per model, so one file can hold the trials of several models; ``--add`` adds runs
+to a model's entry without judging the runs recorded there again.
 """
 from __future__ import annotations
 

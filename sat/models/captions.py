@@ -27,9 +27,10 @@ def caption_nll(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
     """−log p(y | a) of each caption, summed over its real words: logits (N, V) at the N real steps ``mask`` selects
     (in row-major order), targets and mask (B, T) → (B,).
 
-    With ``label_smoothing`` ε > 0 each word's target is (1 − ε) one-hot + ε uniform over the V ids (Szegedy et al.,
-    2016), so a word costs (1 − ε)(−log p(y_t)) + ε · mean_v(−log p(v)): a training loss, no longer a likelihood."""
-    word_loss = F.cross_entropy(logits, targets[mask], reduction="none", label_smoothing=label_smoothing)  # (N,)
+    With ``label_smoothing`` ε > 0 each word's target is (1 − ε) one-hot + ε uniform over the V ids (Szegedy
+    et al., 2016): a word costs (1 − ε)(−log p(y_t)) + ε · mean_v(−log p(v)), a training loss, not a likelihood."""
+    word_loss = F.cross_entropy(logits, targets[mask], reduction="none",
+                                label_smoothing=label_smoothing)  # (N,)
     per_step = word_loss.new_zeros(mask.shape).masked_scatter(mask, word_loss)  # (B, T), zero at padding
     return per_step.sum(dim=1)  # (B,)
 

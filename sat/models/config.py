@@ -32,7 +32,7 @@ class ModelConfig:
     hidden_dim: int = 512  # n, LSTM / RNN state size
     attention_dim: int = 512  # size of the attention MLP's hidden layer (Eq. 4)
     dropout: float = 0.5
-    label_smoothing: float = 0.0  # ε of the training targets, (1 − ε) one-hot + ε uniform; 0 is the paper's −log p(y|a)
+    label_smoothing: float = 0.0  # ε: train on (1 − ε) one-hot + ε uniform targets; 0 is the paper's −log p(y|a)
     gate: bool = True  # the scalar β_t = σ(f_β(h_{t-1})) of §4.2.1 ("selector" in arctic)
     deep_output: bool = True  # Eq. 7; off: logits = L_o h_t
     init_layers: int = 1  # depth of the MLP from mean annotation to h_0, c_0 (arctic n_layers_init; 1 = one tanh layer)
