@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .base import CaptionModel, LossOutput
-from .captions import caption_nll, log_frequency_bias, teacher_forcing
+from .captions import caption_losses, log_frequency_bias, teacher_forcing
 from .config import ModelConfig
 from .show_attend_tell import lstm_update
 
@@ -40,9 +40,7 @@ class _AttentionFreeModel(CaptionModel):
         inputs, targets, mask = teacher_forcing(captions, lengths)  # (B, T) each
         hiddens = self.hidden_states(features, inputs)  # (B, T, H)
         logits = self.out_vocab(self.dropout(hiddens[mask]))  # (N, V), real words only
-        nll = caption_nll(logits, targets, mask)  # (B,)
-        smoothing = self.config.label_smoothing
-        loss = caption_nll(logits, targets, mask, smoothing) if smoothing else nll  # (B,)
+        nll, loss = caption_losses(logits, targets, mask, self.config.label_smoothing)  # (B,) each
         num_words = int(mask.sum())
         return LossOutput(loss=loss.mean(), nll=nll.detach().sum() / num_words, num_words=num_words)
 

@@ -35,6 +35,14 @@ def caption_nll(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
     return per_step.sum(dim=1)  # (B,)
 
 
+def caption_losses(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
+                   label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(nll, loss)`` per caption, each (B,): −log p(y | a) for the log, the perplexity and hard attention's reward,
+    and the training loss, its label-smoothed form (``caption_nll``), which is the same tensor when ε = 0."""
+    nll = caption_nll(logits, targets, mask)
+    return nll, (caption_nll(logits, targets, mask, label_smoothing) if label_smoothing else nll)
+
+
 def log_frequency_bias(word_counts: torch.Tensor) -> torch.Tensor:
     """Softmax bias initialised to log word frequency (Karpathy & Fei-Fei §3.2): counts (V,) → bias (V,).
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from .attention import MLPAttention, hard_context, sample_locations, soft_context
 from .base import CaptionModel, LossOutput
-from .captions import caption_nll, log_frequency_bias, teacher_forcing
+from .captions import caption_losses, log_frequency_bias, teacher_forcing
 from .config import ModelConfig
 
 
@@ -227,11 +227,10 @@ class ShowAttendTell(CaptionModel):
             chosen.append(where)
         hiddens, contexts = torch.stack(hiddens, dim=1), torch.stack(contexts, dim=1)  # (B, T, H), (B, T, D)
         logits = self.logits(words[mask], hiddens[mask], contexts[mask])  # (N, V), real words only
-        nll = caption_nll(logits, targets, mask)  # (B,)
-        smoothing = self.config.label_smoothing
+        nll, loss = caption_losses(logits, targets, mask, self.config.label_smoothing)  # (B,) each
         return TeacherForced(
             caption_nll=nll,
-            caption_loss=caption_nll(logits, targets, mask, smoothing) if smoothing else nll,
+            caption_loss=loss,
             mask=mask,
             log_alpha=torch.stack(log_alphas, dim=1),  # (B, T, L)
             locations=None if mode == "expected" else torch.cat(chosen, dim=1),  # (B, T)
