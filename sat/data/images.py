@@ -84,9 +84,10 @@ def load_image(path: str | Path) -> Image.Image:
 def image_transform(image_size: int = 224, hflip: bool = False) -> transforms.Compose:
     """PIL RGB image → float tensor (3, image_size, image_size), ImageNet-normalised.
 
-    The image is resized to a square *without* keeping its aspect ratio (the "squash" the paper's preprocessing and the
-    shared Flickr8k copy use; no crop, so every region stays visible to attention), with antialiased bilinear
-    interpolation, then scaled to [0, 1] and normalised by :data:`IMAGENET_MEAN` / :data:`IMAGENET_STD`.
+    The image is resized to a square *without* keeping its aspect ratio, as the shared Flickr8k copy is, with
+    antialiased bilinear interpolation; no crop, so every region stays visible to attention (the paper crops the
+    centre: a deviation the book lists). It is then scaled to [0, 1] and normalised by :data:`IMAGENET_MEAN` /
+    :data:`IMAGENET_STD`.
     ``hflip`` mirrors the image left to right first (the second view of each training image that
     ``DataConfig.hflip`` trains on).
     """
