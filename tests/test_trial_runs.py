@@ -173,9 +173,7 @@ def test_committed_model_is_the_last_trials_winner_and_has_the_grid_trials_grid(
 
 @pytest.mark.parametrize("model", ["soft", "hard"])
 def test_smoothing_trial_adds_label_smoothing_to_the_grid_trial_winner(model):
-    trial = trials("smoothing_trials.json").get(model)
-    if trial is None:
-        pytest.skip(f"no label-smoothing trial of {model} attention recorded yet")
+    trial = trials("smoothing_trials.json")[model]
     grid = trials("grid_trials.json")[model]
     (plain,) = [run for run in trial["runs"] if run["label_smoothing"] == 0]
     (grid_winner,) = [run for run in grid["runs"] if run["run"] == grid["best_on_dev"]]
